@@ -1,0 +1,102 @@
+"""parley: run many independent LLM conversations at once.
+
+    async with Client() as client:
+        session = await client.create_session(model="echo")
+        reply = await session.send_and_wait("Hello")
+
+See README.md and docs/ for the whole picture.
+"""
+
+from parley.client import Client
+from parley.config import ClientConfig, SessionConfig
+from parley.errors import (
+    AuthenticationError,
+    ConfigError,
+    InvalidSessionIdError,
+    ParleyError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RuntimeFailure,
+    SessionBusyError,
+    SessionClosedError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreError,
+    TurnAbortedError,
+    TurnTimeoutError,
+    UnknownModelError,
+    UsageError,
+)
+from parley.events import (
+    AbortEvent,
+    AssistantMessageDeltaEvent,
+    AssistantMessageEvent,
+    AssistantTurnEndEvent,
+    AssistantTurnStartEvent,
+    AssistantUsageEvent,
+    SessionErrorEvent,
+    SessionEvent,
+    SessionIdleEvent,
+    SessionResumeEvent,
+    SessionStartEvent,
+    ToolExecutionCompleteEvent,
+    ToolExecutionStartEvent,
+    UserMessageEvent,
+)
+from parley.info import SessionInfo, SessionPage
+from parley.messages import Message, MessageOptions, TextPart, ToolCallPart, ToolResultPart, Usage
+from parley.session import Session
+from parley.stores.base import Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbortEvent",
+    "AssistantMessageDeltaEvent",
+    "AssistantMessageEvent",
+    "AssistantTurnEndEvent",
+    "AssistantTurnStartEvent",
+    "AssistantUsageEvent",
+    "AuthenticationError",
+    "Client",
+    "ClientConfig",
+    "ConfigError",
+    "InvalidSessionIdError",
+    "Message",
+    "MessageOptions",
+    "ParleyError",
+    "ProviderError",
+    "ProviderResponseError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "RuntimeFailure",
+    "Session",
+    "SessionBusyError",
+    "SessionClosedError",
+    "SessionConfig",
+    "SessionErrorEvent",
+    "SessionEvent",
+    "SessionExistsError",
+    "SessionIdleEvent",
+    "SessionInfo",
+    "SessionNotFoundError",
+    "SessionPage",
+    "SessionResumeEvent",
+    "SessionStartEvent",
+    "Store",
+    "StoreError",
+    "TextPart",
+    "ToolCallPart",
+    "ToolExecutionCompleteEvent",
+    "ToolExecutionStartEvent",
+    "ToolResultPart",
+    "TurnAbortedError",
+    "TurnTimeoutError",
+    "UnknownModelError",
+    "Usage",
+    "UsageError",
+    "UserMessageEvent",
+    "__version__",
+]

@@ -1,0 +1,139 @@
+"""`Client`: creates, lists, resumes and deletes sessions over one store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from parley.config import ClientConfig, OnBusy, SessionConfig
+from parley.errors import ConfigError
+from parley.info import SessionInfo, SessionPage
+from parley.models.registry import ModelRegistry
+from parley.runtime.bus import Handler, Unsubscribe
+from parley.runtime.engine import Runtime
+from parley.session import Session
+from parley.stores import Store, default_store_url, store_from_url
+from parley.stores.base import SessionQuery
+
+__all__ = ["Client"]
+
+
+class Client:
+    """The entry point: many sessions, one store, one event stream.
+
+    ``Client()`` runs embedded: the runtime in this process and a SQLite file at
+    ``./.parley/parley.db`` (or ``$PARLEY_STORE``). `store` takes a URL
+    (``"sqlite:///path.db"``, ``"memory://"``) or a `Store` object; a store given as an object is
+    opened by the client but left for its owner to close.
+
+    Use it as ``async with Client() as client:``, or call `start` and `stop` yourself.
+    """
+
+    def __init__(
+        self, store: str | Store | None = None, config: ClientConfig | None = None
+    ) -> None:
+        self.config = config or ClientConfig()
+        if store is None:
+            store = default_store_url()
+        if isinstance(store, str):
+            store_obj, owns = store_from_url(store), True
+        elif isinstance(store, Store):
+            store_obj, owns = store, False
+        else:
+            raise ConfigError(f"store must be a URL string or a Store, not {type(store).__name__}")
+        self.store = store_obj
+        registry = ModelRegistry(providers=self.config.providers)
+        self._runtime = Runtime(
+            store_obj, registry, default_model=self.config.default_model, owns_store=owns
+        )
+
+    def __repr__(self) -> str:
+        state = "running" if self._runtime.running else "stopped"
+        return f"<Client store={self.store!r} {state}>"
+
+    @property
+    def models(self) -> ModelRegistry:
+        """The model registry: which providers serve which model strings."""
+        return self._runtime.registry
+
+    async def start(self) -> None:
+        """Open the store (migrating its schema). Calling it twice is harmless."""
+        await self._runtime.start()
+
+    async def stop(self) -> None:
+        """Close every live session (aborting running turns, keeping their partial replies)
+        and the store if the client opened it from a URL."""
+        await self._runtime.stop()
+
+    async def __aenter__(self) -> Client:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def create_session(
+        self, config: SessionConfig | None = None, /, **kwargs: Any
+    ) -> Session:
+        """Create a session from a `SessionConfig`, or from its fields as keyword arguments.
+
+        Raises SessionExistsError for an id already taken, InvalidSessionIdError for an id that
+        breaks the naming rules, UnknownModelError for a model no provider serves.
+        """
+        if config is not None and kwargs:
+            raise ConfigError(
+                "pass either a SessionConfig or keyword arguments to create_session, not both"
+            )
+        if config is None:
+            try:
+                config = SessionConfig(**kwargs)
+            except TypeError as exc:
+                raise ConfigError(f"create_session: {exc}; see SessionConfig's fields") from None
+        elif not isinstance(config, SessionConfig):
+            raise ConfigError(f"create_session takes a SessionConfig, not {type(config).__name__}")
+        return Session(self._runtime, await self._runtime.create(config))
+
+    async def resume_session(self, session_id: str, *, on_busy: OnBusy = "enqueue") -> Session:
+        """Open an existing session with its full history (SessionNotFoundError if none).
+
+        A turn that a crash cut off is closed in the history as interrupted, so the session
+        accepts the next send.
+        """
+        return Session(self._runtime, await self._runtime.resume(session_id, on_busy=on_busy))
+
+    async def get_session(self, session_id: str) -> SessionInfo:
+        """A session's metadata, without loading its history (SessionNotFoundError if none)."""
+        return await self._runtime.info(session_id)
+
+    async def list_sessions(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        tag: str | None = None,
+    ) -> SessionPage:
+        """A page of session metadata, most recently updated first; no history is read.
+
+        Filter by `model`, by `metadata` (every key/value pair must match) or by `tag` (the
+        metadata key must exist). Pass the page's `next_cursor` back for the next page.
+        """
+        query = SessionQuery(
+            limit=limit, cursor=cursor, model=model, metadata=dict(metadata or {}), tag=tag
+        )
+        return await self._runtime.list_page(query)
+
+    async def delete_session(self, session_id: str) -> None:
+        """Delete a session and its history; a running turn is aborted first."""
+        await self._runtime.delete(session_id)
+
+    def on(self, handler: Handler) -> Unsubscribe:
+        """Call `handler(event)` for every event of every session; returns a function to stop."""
+        return self._runtime.bus.subscribe(handler)

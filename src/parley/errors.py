@@ -1,0 +1,184 @@
+"""Every error parley raises, in one tree.
+
+Misuse (a caller's mistake, fixed by changing the call) is kept apart from runtime failures
+(something went wrong while a turn ran, often worth a retry)::
+
+    ParleyError
+    ├── UsageError                  the call was wrong; fix the call
+    │   ├── ConfigError             a bad option, store URL or argument combination
+    │   ├── InvalidSessionIdError   a session id that breaks a naming rule
+    │   ├── SessionNotFoundError    no session with that id in the store (also a KeyError)
+    │   ├── SessionExistsError      create_session with an id already taken
+    │   ├── SessionClosedError      a send to a closed session, or a client that is not running
+    │   └── UnknownModelError       a model string no configured provider serves
+    └── RuntimeFailure              the call was fine; running it failed
+        ├── SessionBusyError        on_busy="reject" and a turn is already queued or running
+        ├── TurnAbortedError        the turn was aborted before it finished
+        ├── TurnTimeoutError        send_and_wait saw no event for `timeout` seconds
+        ├── StoreError              the store could not be read or written
+        └── ProviderError           the model provider failed
+            ├── AuthenticationError     the provider rejected the key
+            ├── RateLimitError          the provider asked us to slow down
+            ├── ProviderTimeoutError    the provider did not answer in time
+            └── ProviderResponseError   the provider answered with something unusable
+
+Every message says what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "InvalidSessionIdError",
+    "ParleyError",
+    "ProviderError",
+    "ProviderResponseError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "RuntimeFailure",
+    "SessionBusyError",
+    "SessionClosedError",
+    "SessionExistsError",
+    "SessionNotFoundError",
+    "StoreError",
+    "TurnAbortedError",
+    "TurnTimeoutError",
+    "UnknownModelError",
+    "UsageError",
+]
+
+
+class ParleyError(Exception):
+    """Base of every error parley raises."""
+
+
+class UsageError(ParleyError):
+    """The call was wrong: fix the call, retrying it as it is will fail again."""
+
+
+class ConfigError(UsageError, ValueError):
+    """A bad option, store URL or combination of arguments."""
+
+
+class InvalidSessionIdError(UsageError, ValueError):
+    """A session id that breaks a naming rule; the message names the rule."""
+
+    def __init__(self, session_id: object, rule: str) -> None:
+        self.session_id = session_id
+        self.rule = rule
+        super().__init__(
+            f"invalid session id {session_id!r}: {rule}. Session ids are 1 to 128 printable "
+            "characters without '/', '\\', '..' or leading/trailing spaces; "
+            "omit session_id to get a generated one."
+        )
+
+
+class SessionNotFoundError(UsageError, KeyError):
+    """No session with that id exists in the store."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(session_id)
+
+    def __str__(self) -> str:
+        return (
+            f"no session {self.session_id!r} in the store; list_sessions() shows the ids "
+            "that exist, and create_session() makes a new one."
+        )
+
+
+class SessionExistsError(UsageError):
+    """create_session was given an id that another session already has."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(
+            f"a session with id {session_id!r} already exists; resume_session({session_id!r}) "
+            "continues it, delete_session() removes it, or choose another id."
+        )
+
+
+class SessionClosedError(UsageError):
+    """The session was closed or deleted, or the client is not running."""
+
+
+class UnknownModelError(UsageError, ValueError):
+    """No configured provider serves this model string."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        self.model = model
+        super().__init__(f"unknown model {model!r}: {reason}")
+
+
+class RuntimeFailure(ParleyError):
+    """The call was fine, but running it failed."""
+
+
+class SessionBusyError(RuntimeFailure):
+    """A send met a session whose turn is running, and the session rejects instead of queuing."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(
+            f"session {session_id!r} is busy with another turn and was configured with "
+            "on_busy='reject'; wait for session.idle and send again, or use on_busy='enqueue'."
+        )
+
+
+class TurnAbortedError(RuntimeFailure):
+    """The turn was aborted (by abort(), close() or delete_session()) before it finished."""
+
+
+class TurnTimeoutError(RuntimeFailure, TimeoutError):
+    """send_and_wait saw no event of the session for `timeout` seconds; the turn was aborted."""
+
+
+class StoreError(RuntimeFailure):
+    """The store could not be read or written."""
+
+
+class ProviderError(RuntimeFailure):
+    """The model provider failed while a turn ran.
+
+    `provider` names the provider, `status` carries the HTTP status where there was one, and
+    `retryable` says whether sending the same turn again may succeed.
+    """
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
+        self.provider = provider
+        self.status = status
+        super().__init__(message)
+
+
+class AuthenticationError(ProviderError):
+    """The provider rejected the API key: check the key for that provider."""
+
+
+class RateLimitError(ProviderError):
+    """The provider asked us to slow down; `retry_after` is its hint in seconds, if it gave one."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, provider=provider, status=status)
+
+
+class ProviderTimeoutError(ProviderError, TimeoutError):
+    """The provider did not answer in time."""
+
+    retryable = True
+
+
+class ProviderResponseError(ProviderError):
+    """The provider answered with an error status or something that is not a valid reply."""

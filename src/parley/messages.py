@@ -1,0 +1,198 @@
+"""Provider-neutral messages: what a session's history is made of.
+
+A message is a role plus a tuple of parts (text, tool call, tool result). No part is specific to
+one provider, so a session can switch model or provider mid-conversation and keep a valid
+history. Messages are immutable; a history only ever grows by appending new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeAlias, cast
+
+__all__ = [
+    "Message",
+    "MessageOptions",
+    "Part",
+    "Role",
+    "TextPart",
+    "ToolCallPart",
+    "ToolResultPart",
+    "Usage",
+    "message_from_json",
+    "message_to_json",
+    "new_id",
+    "utcnow",
+]
+
+Role: TypeAlias = Literal["user", "assistant", "tool"]
+
+
+def new_id() -> str:
+    """A fresh random id (UUID4 text), as used for messages, events and generated sessions."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TextPart:
+    """Plain text."""
+
+    text: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolCallPart:
+    """The model asks for a tool to run; `arguments` is the decoded JSON object it sent."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    type: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolResultPart:
+    """The result of one tool call, answering the call with the same `call_id`."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
+    type: Literal["tool_result"] = "tool_result"
+
+
+Part: TypeAlias = TextPart | ToolCallPart | ToolResultPart
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Usage:
+    """Tokens and cost of one model call, or totals over many."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    """In US dollars; 0.0 where the price is unknown or the model is free (echo)."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost=self.cost + other.cost,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Message:
+    """One entry of a session's history.
+
+    An assistant message whose turn was aborted, failed or was cut off by a crash is kept with
+    `interrupted=True` and whatever text had streamed by then; `error` says why, if it failed.
+    """
+
+    id: str
+    role: Role
+    parts: tuple[Part, ...]
+    created_at: datetime
+    model: str | None = None
+    usage: Usage | None = None
+    interrupted: bool = False
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The text parts joined together (tool calls and results left out)."""
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @classmethod
+    def user(cls, text: str, *, id: str | None = None) -> Message:
+        return cls(
+            id=id or new_id(), role="user", parts=(TextPart(text=text),), created_at=utcnow()
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MessageOptions:
+    """What `Session.send` takes, in the Copilot SDK's shape; a plain string works too."""
+
+    prompt: str
+
+
+def _part_to_dict(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ToolCallPart):
+        return {
+            "type": "tool_call",
+            "call_id": part.call_id,
+            "name": part.name,
+            "arguments": part.arguments,
+        }
+    return {
+        "type": "tool_result",
+        "call_id": part.call_id,
+        "content": part.content,
+        "is_error": part.is_error,
+    }
+
+
+def _part_from_dict(data: dict[str, Any]) -> Part:
+    kind = data.get("type")
+    if kind == "text":
+        return TextPart(text=data["text"])
+    if kind == "tool_call":
+        return ToolCallPart(call_id=data["call_id"], name=data["name"], arguments=data["arguments"])
+    if kind == "tool_result":
+        return ToolResultPart(
+            call_id=data["call_id"], content=data["content"], is_error=bool(data["is_error"])
+        )
+    raise ValueError(f"unknown message part type {kind!r}")
+
+
+def message_to_json(message: Message) -> str:
+    """The compact JSON body a store keeps for a message (id and role are kept beside it)."""
+    body: dict[str, Any] = {
+        "parts": [_part_to_dict(p) for p in message.parts],
+        "created_at": message.created_at.isoformat(),
+    }
+    if message.model is not None:
+        body["model"] = message.model
+    if message.usage is not None:
+        u = message.usage
+        body["usage"] = [u.input_tokens, u.output_tokens, u.cost]
+    if message.interrupted:
+        body["interrupted"] = True
+    if message.error is not None:
+        body["error"] = message.error
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_from_json(message_id: str, role: str, body: str) -> Message:
+    """The inverse of `message_to_json`."""
+    data = json.loads(body)
+    if role not in ("user", "assistant", "tool"):
+        raise ValueError(f"unknown message role {role!r}")
+    usage = data.get("usage")
+    return Message(
+        id=message_id,
+        role=cast(Role, role),
+        parts=tuple(_part_from_dict(p) for p in data["parts"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        model=data.get("model"),
+        usage=Usage(input_tokens=usage[0], output_tokens=usage[1], cost=usage[2])
+        if usage
+        else None,
+        interrupted=bool(data.get("interrupted", False)),
+        error=data.get("error"),
+    )

@@ -1,0 +1,88 @@
+"""The model adapter protocol: one small seam between the runtime and a wire API.
+
+An adapter takes a provider-neutral `ModelRequest` and yields provider-neutral stream events.
+Vendor SDK types and exceptions never cross this boundary: an adapter translates failures into
+parley's `ProviderError` tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+from parley.messages import Message
+
+__all__ = [
+    "FinishReason",
+    "ModelAdapter",
+    "ModelRequest",
+    "StreamEvent",
+    "StreamFinish",
+    "StreamTextDelta",
+    "StreamToolCall",
+    "StreamUsage",
+]
+
+FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelRequest:
+    """Everything a model call needs, with no provider in it."""
+
+    model: str
+    """The model name as the provider knows it (the part after ``provider:``)."""
+    messages: Sequence[Message]
+    system: str | None = None
+    session_id: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamTextDelta:
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamToolCall:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamUsage:
+    input_tokens: int
+    output_tokens: int
+    cost: float | None = None
+    """In US dollars when the adapter knows the price; the runtime prices it otherwise."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamFinish:
+    reason: FinishReason = "stop"
+
+
+StreamEvent: TypeAlias = StreamTextDelta | StreamToolCall | StreamUsage | StreamFinish
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """A wire API. `stream` yields text deltas, tool calls, usage, then one finish event."""
+
+    @property
+    def provider(self) -> str:
+        """The provider's name, as written before the colon in model strings."""
+        ...
+
+    @property
+    def offline(self) -> bool:
+        """True for models that run locally with no network (labelled as such in output)."""
+        ...
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def aclose(self) -> None:
+        """Release connections; called once when the client stops."""
+        ...

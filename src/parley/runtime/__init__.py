@@ -1,0 +1,4 @@
+"""The private engine: session table, turn queue, turn loop, history integrity and event bus.
+
+Nothing here is public API; `parley.Client` and `parley.Session` are the surface over it.
+"""

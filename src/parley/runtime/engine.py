@@ -1,0 +1,181 @@
+"""The engine behind `Client`: the table of live sessions over a store and a model registry."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from parley.config import OnBusy, SessionConfig, validate_session_id
+from parley.errors import SessionClosedError, SessionExistsError
+from parley.events import SessionResumeData, SessionResumeEvent, SessionStartData, SessionStartEvent
+from parley.info import SessionInfo, SessionPage
+from parley.messages import Message, Usage, new_id, utcnow
+from parley.models.registry import ModelRegistry
+from parley.runtime.bus import EventBus
+from parley.runtime.history import repair
+from parley.runtime.live import LiveSession
+from parley.stores.base import SessionQuery, Store
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """Owns every live session of one client. Sessions not live are only rows in the store."""
+
+    def __init__(
+        self, store: Store, registry: ModelRegistry, *, default_model: str, owns_store: bool
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.default_model = default_model
+        self.bus = EventBus()
+        self._owns_store = owns_store
+        self._live: dict[str, LiveSession] = {}
+        self._loading: dict[str, asyncio.Future[LiveSession]] = {}
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def check_running(self) -> None:
+        if not self._running:
+            raise SessionClosedError(
+                "the client is not running; use 'async with Client() as client:' "
+                "or await client.start() first"
+            )
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self.registry.resolve(self.default_model)  # a bad default fails now, not on first send
+        await self.store.open()
+        self._running = True
+
+    async def stop(self) -> None:
+        if not self._running:
+            return
+        self._running = False
+        live = list(self._live.values())
+        self._live.clear()
+        await asyncio.gather(
+            *(session.close("was closed when its client stopped") for session in live)
+        )
+        await self.bus.drain()
+        try:
+            await self.registry.aclose()
+        finally:
+            if self._owns_store:
+                await self.store.close()
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def _make_live(self, info: SessionInfo, history: list[Message], on_busy: OnBusy) -> LiveSession:
+        live = LiveSession(
+            info,
+            history,
+            store=self.store,
+            registry=self.registry,
+            client_bus=self.bus,
+            on_busy=on_busy,
+        )
+        self._live[info.session_id] = live
+        return live
+
+    async def create(self, config: SessionConfig) -> LiveSession:
+        self.check_running()
+        model = config.model or self.default_model
+        self.registry.resolve(model)
+        session_id = config.session_id or new_id()
+        if session_id in self._live or session_id in self._loading:
+            raise SessionExistsError(session_id)
+        now = utcnow()
+        info = SessionInfo(
+            session_id=session_id,
+            model=model,
+            title=config.title,
+            created_at=now,
+            updated_at=now,
+            message_count=0,
+            usage=Usage(),
+            metadata=dict(config.metadata),
+            system_message=config.system_message,
+        )
+        await self.store.create_session(info)
+        live = self._make_live(info, [], config.on_busy)
+        live.emit(SessionStartEvent, SessionStartData(model=model, title=config.title))
+        return live
+
+    async def resume(self, session_id: str, *, on_busy: OnBusy = "enqueue") -> LiveSession:
+        """The live session for `session_id`, loading (and mending) it from the store if needed."""
+        self.check_running()
+        validate_session_id(session_id)
+        live = self._live.get(session_id)
+        if live is not None:
+            return live
+        loading = self._loading.get(session_id)
+        if loading is not None:  # another caller is loading it: share the result
+            return await asyncio.shield(loading)
+        future: asyncio.Future[LiveSession] = asyncio.get_running_loop().create_future()
+        self._loading[session_id] = future
+        try:
+            info = await self.store.get_session(session_id)
+            history = await self.store.read_messages(session_id)
+            mended = repair(history, info.model)
+            if mended:
+                await self.store.append_messages(session_id, mended)
+                history.extend(mended)
+            live = self._make_live(info, history, on_busy)
+            live.emit(
+                SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
+            )
+            future.set_result(live)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._loading[session_id]
+        return live
+
+    def _with_busy(self, info: SessionInfo) -> SessionInfo:
+        live = self._live.get(info.session_id)
+        if live is None:
+            return info
+        return dataclasses.replace(info, model=live.model, busy=live.busy)
+
+    async def info(self, session_id: str) -> SessionInfo:
+        self.check_running()
+        validate_session_id(session_id)
+        return self._with_busy(await self.store.get_session(session_id))
+
+    async def list_page(self, query: SessionQuery) -> SessionPage:
+        self.check_running()
+        page = await self.store.list_sessions(query)
+        return SessionPage(tuple(self._with_busy(i) for i in page), page.next_cursor)
+
+    async def delete(self, session_id: str) -> None:
+        """Abort its turn if one runs, then remove the session and its history."""
+        self.check_running()
+        validate_session_id(session_id)
+        live = self._live.pop(session_id, None)
+        if live is not None:
+            await live.close("was deleted")
+        await self.store.delete_session(session_id)
+
+    async def close(self, live: LiveSession) -> None:
+        await live.close()
+        if self._live.get(live.session_id) is live:
+            del self._live[live.session_id]
+
+    async def messages(self, live: LiveSession) -> list[Message]:
+        if not live.closed:
+            return list(live.history)
+        self.check_running()
+        return await self.store.read_messages(live.session_id)
+
+    async def set_model(self, live: LiveSession, model: str) -> None:
+        self.check_running()
+        self.registry.resolve(model)
+        await self.store.update_session(live.session_id, model=model)
+        live.model = model

@@ -1,0 +1,327 @@
+"""A live session: its in-memory state, its turn queue and the loop that answers a turn.
+
+Sends to one session become `Turn`s in a FIFO queue. One worker task per busy session takes
+them one at a time, so turns never interleave; it exits when the queue is empty, so an idle
+session costs no task. Different sessions have their own workers and run concurrently.
+
+A turn stores its user message before calling the model and its assistant message after, each
+as one append. An abort or provider failure still stores the assistant message, with the text
+streamed so far and `interrupted=True`, so the history always alternates and stays valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from parley.errors import (
+    ParleyError,
+    ProviderResponseError,
+    SessionBusyError,
+    SessionClosedError,
+    TurnAbortedError,
+)
+from parley.events import (
+    AbortData,
+    AbortEvent,
+    AssistantMessageData,
+    AssistantMessageDeltaEvent,
+    AssistantMessageEvent,
+    AssistantTurnEndEvent,
+    AssistantTurnStartEvent,
+    AssistantUsageEvent,
+    IdleData,
+    MessageDeltaData,
+    SessionErrorData,
+    SessionErrorEvent,
+    SessionEvent,
+    SessionIdleEvent,
+    TurnData,
+    UsageData,
+    UserMessageData,
+    UserMessageEvent,
+)
+from parley.info import SessionInfo
+from parley.messages import Message, TextPart, Usage, new_id, utcnow
+from parley.models.base import (
+    ModelRequest,
+    StreamFinish,
+    StreamTextDelta,
+    StreamToolCall,
+    StreamUsage,
+)
+from parley.models.registry import ModelRegistry
+from parley.runtime.bus import EventBus
+from parley.runtime.history import derive_title, model_view
+from parley.runtime.turn import Turn
+from parley.stores.base import Store
+
+__all__ = ["LiveSession"]
+
+log = logging.getLogger("parley")
+
+
+class LiveSession:
+    """The runtime's state for one session that is open in this process."""
+
+    def __init__(
+        self,
+        info: SessionInfo,
+        history: list[Message],
+        *,
+        store: Store,
+        registry: ModelRegistry,
+        client_bus: EventBus,
+        on_busy: str = "enqueue",
+    ) -> None:
+        self.session_id = info.session_id
+        self.model = info.model
+        self.title = info.title
+        self.system_message = info.system_message
+        self.on_busy = on_busy
+        self.history = history
+        self.bus = EventBus()
+        self.last_activity = time.monotonic()
+        self._store = store
+        self._registry = registry
+        self._client_bus = client_bus
+        self._pending: deque[Turn] = deque()
+        self._running: Turn | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._last_event_id: str | None = None
+        self._closed_reason: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or bool(self._pending)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed_reason is not None
+
+    # --- events -----------------------------------------------------------------------------
+
+    def emit(
+        self, event_cls: Callable[..., SessionEvent], data: Any, turn: Turn | None = None
+    ) -> None:
+        event = event_cls(session_id=self.session_id, parent_id=self._last_event_id, data=data)
+        self._last_event_id = event.id
+        self.last_activity = time.monotonic()
+        self.bus.publish(event)
+        self._client_bus.publish(event)
+        if turn is not None:
+            turn.deliver(event)
+
+    # --- the queue --------------------------------------------------------------------------
+
+    def enqueue(self, prompt: str, *, listen: bool) -> Turn:
+        if self._closed_reason is not None:
+            raise SessionClosedError(
+                f"session {self.session_id!r} {self._closed_reason}; "
+                f"resume_session({self.session_id!r}) to continue it"
+            )
+        if self.on_busy == "reject" and self.busy:
+            raise SessionBusyError(self.session_id)
+        turn = Turn(prompt=prompt, events=asyncio.Queue() if listen else None)
+        self._pending.append(turn)
+        self.last_activity = time.monotonic()
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name=f"parley-turns-{self.session_id}")
+        return turn
+
+    async def _work(self) -> None:
+        try:
+            while self._pending:
+                turn = self._running = self._pending.popleft()
+                try:
+                    await self._execute(turn)
+                except Exception as exc:  # a bug, not a provider failure: never hang waiters
+                    log.exception("turn %s of session %s failed", turn.turn_id, self.session_id)
+                    if not turn.done.is_set():
+                        turn.drop(ProviderResponseError(f"the turn failed unexpectedly: {exc!r}"))
+                finally:
+                    self._running = None
+        finally:
+            self._worker = None
+
+    def cancel_pending(self, turn: Turn, error: ParleyError) -> bool:
+        """Take a turn that has not started out of the queue; False if it already started."""
+        try:
+            self._pending.remove(turn)
+        except ValueError:
+            return False
+        turn.drop(error)
+        return True
+
+    async def abort(self, reason: str = "abort() was called") -> bool:
+        """Abort the running turn (queued turns still run); False when none was running."""
+        turn = self._running
+        if turn is None:
+            return False
+        turn.abort(reason)
+        await turn.done.wait()
+        return True
+
+    async def close(self, reason: str = "was closed") -> None:
+        """Drop queued turns, abort the running one (keeping its partial reply), and stop."""
+        if self._closed_reason is None:
+            self._closed_reason = reason
+        while self._pending:
+            self._pending.popleft().drop(
+                SessionClosedError(f"session {self.session_id!r} {reason} before this turn ran")
+            )
+        if self._running is not None:
+            self._running.abort(f"the session {reason}")
+        if self._worker is not None:
+            await asyncio.shield(self._worker)
+
+    # --- one turn ---------------------------------------------------------------------------
+
+    async def _execute(self, turn: Turn) -> None:
+        user = Message.user(turn.prompt, id=turn.message_id)
+        first_message = not any(m.role == "user" for m in self.history)
+        try:
+            await self._store.append_messages(self.session_id, [user])
+            if first_message and self.title is None:
+                self.title = derive_title(turn.prompt)
+                await self._store.update_session(self.session_id, title=self.title)
+        except ParleyError as exc:  # nothing of this turn was stored: report and move on
+            turn.error = exc
+            self.emit(SessionErrorEvent, _error_data(exc), turn)
+            self.emit(SessionIdleEvent, _IDLE, turn)
+            turn.done.set()
+            return
+        self.history.append(user)
+        self.emit(UserMessageEvent, UserMessageData(message_id=user.id, content=turn.prompt), turn)
+        self.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
+
+        model = self.model
+        reply_id = new_id()
+        chunks: list[str] = []
+        stats = _TurnStats()
+        error: ParleyError | None = None
+        if not turn.aborted:
+            turn.stream_task = asyncio.create_task(
+                self._stream(turn, model, reply_id, chunks, stats)
+            )
+            try:
+                await turn.stream_task
+            except asyncio.CancelledError:
+                if not turn.aborted:
+                    raise
+            except ParleyError as exc:
+                error = exc
+            except Exception as exc:  # an adapter broke its contract; keep the session usable
+                error = ProviderResponseError(f"the model adapter failed: {exc!r}")
+        interrupted = turn.aborted or error is not None
+        text = "".join(chunks)
+        usage = stats.usage()
+        reply = Message(
+            id=reply_id,
+            role="assistant",
+            parts=(TextPart(text=text),) if text else (),
+            created_at=utcnow(),
+            model=model,
+            usage=usage,
+            interrupted=interrupted,
+            error=str(error) if error is not None else turn.abort_reason,
+        )
+        try:
+            await self._store.append_messages(self.session_id, [reply])
+        except ParleyError as exc:
+            error = error or exc
+        else:
+            self.history.append(reply)
+        data = AssistantMessageData(
+            message_id=reply_id, content=text, model=model, interrupted=interrupted
+        )
+        self.emit(AssistantMessageEvent, data, turn)
+        if usage is not None:
+            self.emit(AssistantUsageEvent, stats.usage_data(model, usage), turn)
+        if turn.abort_reason is not None:
+            self.emit(AbortEvent, AbortData(reason=turn.abort_reason), turn)
+            turn.error = TurnAbortedError(
+                f"the turn of session {self.session_id!r} was aborted ({turn.abort_reason}); "
+                "the text streamed so far is kept in the history, marked interrupted"
+            )
+        if error is not None:
+            turn.error = error
+            self.emit(SessionErrorEvent, _error_data(error), turn)
+        self.emit(AssistantTurnEndEvent, TurnData(turn_id=turn.turn_id), turn)
+        turn.result = reply
+        self.emit(SessionIdleEvent, _IDLE, turn)
+        turn.done.set()
+
+    async def _stream(
+        self, turn: Turn, model: str, reply_id: str, chunks: list[str], stats: _TurnStats
+    ) -> None:
+        resolved = self._registry.resolve(model)
+        request = ModelRequest(
+            model=resolved.name,
+            messages=model_view(self.history),
+            system=self.system_message,
+            session_id=self.session_id,
+        )
+        async for item in resolved.adapter.stream(request):
+            if isinstance(item, StreamTextDelta):
+                if not item.text:
+                    continue
+                if stats.first_token is None:
+                    stats.first_token = time.monotonic()
+                chunks.append(item.text)
+                delta = MessageDeltaData(message_id=reply_id, delta_content=item.text)
+                self.emit(AssistantMessageDeltaEvent, delta, turn)
+            elif isinstance(item, StreamUsage):
+                stats.input_tokens += item.input_tokens
+                stats.output_tokens += item.output_tokens
+                stats.cost += item.cost or 0.0
+                stats.has_usage = True
+            elif isinstance(item, StreamToolCall):
+                raise ProviderResponseError(
+                    f"model {model!r} asked for tool {item.name!r}, but this session has no tools"
+                )
+            elif isinstance(item, StreamFinish):
+                break
+
+
+_IDLE = IdleData()
+
+
+def _error_data(error: ParleyError) -> SessionErrorData:
+    return SessionErrorData(error_type=type(error).__name__, message=str(error))
+
+
+class _TurnStats:
+    __slots__ = ("cost", "first_token", "has_usage", "input_tokens", "output_tokens", "started")
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.first_token: float | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost = 0.0
+        self.has_usage = False
+
+    def usage(self) -> Usage | None:
+        if not self.has_usage:
+            return None
+        return Usage(
+            input_tokens=self.input_tokens, output_tokens=self.output_tokens, cost=self.cost
+        )
+
+    def usage_data(self, model: str, usage: Usage) -> UsageData:
+        now = time.monotonic()
+        return UsageData(
+            model=model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=usage.cost,
+            duration_ms=(now - self.started) * 1000,
+            time_to_first_token_ms=(
+                (self.first_token - self.started) * 1000 if self.first_token else None
+            ),
+        )

@@ -1,0 +1,47 @@
+"""A turn: one user message and the work of answering it, queued per session."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from parley.errors import ParleyError
+from parley.events import SessionEvent
+from parley.messages import Message, new_id
+
+__all__ = ["Turn"]
+
+
+@dataclass(eq=False, slots=True)
+class Turn:
+    prompt: str
+    message_id: str = field(default_factory=new_id)
+    turn_id: str = field(default_factory=new_id)
+    events: asyncio.Queue[SessionEvent | None] | None = None
+    """Where this turn's events go for a waiting caller; None (the sentinel) ends it early."""
+    result: Message | None = None
+    error: ParleyError | None = None
+    abort_reason: str | None = None
+    stream_task: asyncio.Task[object] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def aborted(self) -> bool:
+        return self.abort_reason is not None
+
+    def abort(self, reason: str) -> None:
+        if self.abort_reason is None:
+            self.abort_reason = reason
+        if self.stream_task is not None:
+            self.stream_task.cancel()
+
+    def deliver(self, event: SessionEvent) -> None:
+        if self.events is not None:
+            self.events.put_nowait(event)
+
+    def drop(self, error: ParleyError) -> None:
+        """End a turn that never ran (the session closed while it was queued)."""
+        self.error = error
+        if self.events is not None:
+            self.events.put_nowait(None)
+        self.done.set()

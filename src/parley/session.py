@@ -1,0 +1,198 @@
+"""`Session`: one conversation. A thin handle over the runtime's live session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+from parley.errors import SessionClosedError, TurnTimeoutError
+from parley.events import SessionEvent
+from parley.messages import Message, MessageOptions
+from parley.runtime.bus import Handler, Unsubscribe
+from parley.runtime.engine import Runtime
+from parley.runtime.live import LiveSession
+from parley.runtime.turn import Turn
+
+__all__ = ["Session"]
+
+
+def _prompt(message: str | MessageOptions) -> str:
+    if isinstance(message, MessageOptions):
+        return message.prompt
+    if isinstance(message, str):
+        return message
+    raise TypeError(f"send takes a str or MessageOptions, not {type(message).__name__}")
+
+
+class Session:
+    """A conversation with its own id, model, history and cost.
+
+    Get one from `Client.create_session` or `Client.resume_session`. Sends are queued turns that
+    run one after another, never interleaved; see `send`, `send_and_wait` and `stream`.
+    """
+
+    __slots__ = ("_live", "_runtime")
+
+    def __init__(self, runtime: Runtime, live: LiveSession) -> None:
+        self._runtime = runtime
+        self._live = live
+
+    def __repr__(self) -> str:
+        return f"<Session {self.session_id!r} model={self.model!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Session) and other._live is self._live
+
+    def __hash__(self) -> int:
+        return hash(self.session_id)
+
+    @property
+    def session_id(self) -> str:
+        return self._live.session_id
+
+    @property
+    def model(self) -> str:
+        """The model string the next turn uses."""
+        return self._live.model
+
+    @property
+    def title(self) -> str | None:
+        return self._live.title
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn of this session is queued or running."""
+        return self._live.busy
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def send(self, message: str | MessageOptions) -> str:
+        """Queue a turn and return its user message id at once; events report its progress."""
+        self._runtime.check_running()
+        return self._live.enqueue(_prompt(message), listen=False).message_id
+
+    async def send_and_wait(
+        self,
+        message: str | MessageOptions,
+        *,
+        timeout: float | None = 60.0,  # noqa: ASYNC109 - inactivity, not a deadline
+    ) -> Message:
+        """Send, wait for the turn to finish, and return the assistant's message.
+
+        `timeout` counts inactivity: it runs out only when the session emits no event for that
+        many seconds, so a long answer that keeps streaming never times out. When it runs out
+        the turn is aborted (or taken out of the queue) and TurnTimeoutError is raised; None
+        waits for ever. A failed turn raises its error (a ProviderError, TurnAbortedError...).
+        Cancelling the call does not abort the turn: it still runs and is stored.
+        """
+        self._runtime.check_running()
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds, or None")
+        turn = self._live.enqueue(_prompt(message), listen=True)
+        try:
+            await self._wait(turn, timeout)
+        finally:
+            turn.events = None
+        if turn.error is not None:
+            raise turn.error
+        assert turn.result is not None  # set on every path that does not set error
+        return turn.result
+
+    async def _wait(self, turn: Turn, quiet_limit: float | None) -> None:
+        assert turn.events is not None
+        while not turn.done.is_set():
+            if quiet_limit is None:
+                item = await turn.events.get()
+            else:
+                quiet = time.monotonic() - self._live.last_activity
+                try:
+                    item = await asyncio.wait_for(
+                        turn.events.get(), max(quiet_limit - quiet, 0.001)
+                    )
+                except TimeoutError:
+                    if time.monotonic() - self._live.last_activity < quiet_limit:
+                        continue  # the session is busy with an earlier turn: keep waiting
+                    await self._give_up(turn, quiet_limit)
+                    return
+            if item is None:
+                return
+        # done was set: the events still queued are of no interest to send_and_wait
+
+    async def _give_up(self, turn: Turn, quiet_limit: float) -> None:
+        error = TurnTimeoutError(
+            f"session {self.session_id!r} emitted no event for {quiet_limit:g}s, so the turn "
+            "was aborted; pass a larger timeout= for slow models, or timeout=None to wait"
+        )
+        if not self._live.cancel_pending(turn, error):
+            turn.abort(f"no event for {quiet_limit:g}s")
+            await turn.done.wait()
+        turn.error = error
+
+    async def stream(self, message: str | MessageOptions) -> AsyncIterator[SessionEvent]:
+        """Send, then yield exactly this turn's events, ending with `session.idle`.
+
+        Failures arrive as a `session.error` event rather than an exception. Leaving the loop
+        early does not abort the turn; call `abort()` for that.
+        """
+        self._runtime.check_running()
+        turn = self._live.enqueue(_prompt(message), listen=True)
+        queue = turn.events
+        assert queue is not None
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:  # dropped before it ran
+                    if turn.error is not None:
+                        raise turn.error
+                    return
+                yield event
+                if event.type == "session.idle":
+                    return
+        finally:
+            turn.events = None
+
+    # --- the rest ---------------------------------------------------------------------------
+
+    def on(self, handler: Handler) -> Unsubscribe:
+        """Call `handler(event)` for each event of this session; returns a function to stop.
+
+        A handler may be sync or async (async ones run as tasks); one that raises is logged.
+        """
+        return self._live.bus.subscribe(handler)
+
+    async def messages(self) -> list[Message]:
+        """The whole history, oldest first: user and assistant messages, as stored."""
+        return await self._runtime.messages(self._live)
+
+    async def abort(self) -> bool:
+        """Stop the running turn, keeping its text so far (marked interrupted).
+
+        Queued turns still run. Returns False when no turn was running.
+        """
+        return await self._live.abort()
+
+    async def set_model(self, model: str) -> None:
+        """Use `model` from the next turn on; the history is kept."""
+        if self._live.closed:
+            raise SessionClosedError(f"session {self.session_id!r} is closed")
+        await self._runtime.set_model(self._live, model)
+
+    async def close(self) -> None:
+        """Release the session: queued turns are dropped and a running one is aborted.
+
+        The history stays in the store; `Client.resume_session` opens it again.
+        """
+        await self._runtime.close(self._live)
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,135 @@
+"""The Store protocol: where sessions and their histories live.
+
+A store keeps session metadata and an append-only message history per session. A turn appends
+only its new messages (`append_messages`); nothing ever rewrites a history. Message counts,
+usage totals and `updated_at` are kept on the session row by the same write, so listing never
+has to read a history.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from parley.errors import ConfigError
+from parley.info import SessionInfo, SessionPage
+from parley.messages import Message
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "SessionQuery",
+    "Store",
+    "decode_cursor",
+    "encode_cursor",
+    "from_micros",
+    "to_micros",
+]
+
+MAX_PAGE_SIZE = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch: how stores keep timestamps, exact and sortable."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionQuery:
+    """A page request for `list_sessions`: newest first, filtered, resumed from `cursor`."""
+
+    limit: int = 50
+    cursor: str | None = None
+    model: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """Only sessions whose metadata has every one of these key/value pairs."""
+    tag: str | None = None
+    """Only sessions whose metadata has this key, whatever its value."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int):
+            raise ConfigError(f"limit must be an int, not {self.limit!r}")
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise ConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
+        if self.cursor is not None:
+            decode_cursor(self.cursor)  # fail at the call, not deep in a store
+
+    @property
+    def after(self) -> tuple[int, str] | None:
+        return decode_cursor(self.cursor) if self.cursor is not None else None
+
+
+def encode_cursor(updated_at: datetime, session_id: str) -> str:
+    """An opaque cursor for the position just after (updated_at, session_id)."""
+    raw = json.dumps([to_micros(updated_at), session_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        micros, session_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(micros, int) or not isinstance(session_id, str):
+            raise TypeError
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"malformed cursor {cursor!r}; pass back the next_cursor of a previous page, "
+            "or None for the first page"
+        ) from exc
+    return micros, session_id
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for sessions. Implementations: memory, SQLite (PostgreSQL to come).
+
+    Every method may raise `StoreError` when the backend fails; those that take a session id
+    raise `SessionNotFoundError` for an id the store does not have.
+    """
+
+    async def open(self) -> None:
+        """Connect and migrate the schema; calling it again is harmless."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def create_session(self, info: SessionInfo) -> None:
+        """Add a session (no messages yet); SessionExistsError if the id is taken."""
+        ...
+
+    async def get_session(self, session_id: str) -> SessionInfo: ...
+
+    async def list_sessions(self, query: SessionQuery) -> SessionPage:
+        """Metadata only, newest `updated_at` first (ties by id, descending)."""
+        ...
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        model: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Change the given fields (metadata is replaced whole) and touch `updated_at`."""
+        ...
+
+    async def delete_session(self, session_id: str) -> None:
+        """Remove the session and its whole history."""
+        ...
+
+    async def append_messages(self, session_id: str, messages: Sequence[Message]) -> None:
+        """Append to the history in one atomic write, updating counts, usage and updated_at."""
+        ...
+
+    async def read_messages(self, session_id: str) -> list[Message]:
+        """The whole history, oldest first."""
+        ...

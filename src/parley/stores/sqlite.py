@@ -1,0 +1,366 @@
+"""`sqlite:///path.db`: the embedded default, one file in WAL mode.
+
+All SQL runs on one dedicated thread that owns the connection, so the event loop never blocks
+on disk and statements never race. Writes are short `BEGIN IMMEDIATE` transactions; a turn
+appends only its new message rows. With WAL and ``synchronous=NORMAL`` a committed write
+survives the process being killed (only an OS crash or power loss can take the last commits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from parley.errors import SessionExistsError, SessionNotFoundError, StoreError
+from parley.info import SessionInfo, SessionPage
+from parley.messages import Message, Usage, message_from_json, message_to_json, utcnow
+from parley.stores.base import SessionQuery, encode_cursor, from_micros, to_micros
+
+__all__ = ["MIGRATIONS", "SQLiteStore"]
+
+T = TypeVar("T")
+
+# Numbered, append-only: a released migration is never edited; changes come as a new entry.
+# PRAGMA user_version records how many have been applied.
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_initial",
+        """
+        CREATE TABLE sessions (
+            session_id     TEXT PRIMARY KEY,
+            model          TEXT NOT NULL,
+            title          TEXT,
+            system_message TEXT,
+            metadata       TEXT NOT NULL DEFAULT '{}',
+            created_at     INTEGER NOT NULL,
+            updated_at     INTEGER NOT NULL,
+            message_count  INTEGER NOT NULL DEFAULT 0,
+            input_tokens   INTEGER NOT NULL DEFAULT 0,
+            output_tokens  INTEGER NOT NULL DEFAULT 0,
+            cost           REAL NOT NULL DEFAULT 0
+        );
+        CREATE INDEX sessions_by_updated ON sessions (updated_at DESC, session_id DESC);
+        CREATE INDEX sessions_by_model ON sessions (model, updated_at DESC, session_id DESC);
+        CREATE TABLE session_tags (
+            session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+            key        TEXT NOT NULL,
+            value      TEXT NOT NULL,
+            PRIMARY KEY (session_id, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX session_tags_by_key ON session_tags (key, value);
+        CREATE TABLE messages (
+            session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+            seq        INTEGER NOT NULL,
+            message_id TEXT NOT NULL,
+            role       TEXT NOT NULL,
+            body       TEXT NOT NULL,
+            PRIMARY KEY (session_id, seq)
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+
+_SESSION_COLUMNS = (
+    "session_id, model, title, system_message, metadata, created_at, updated_at, "
+    "message_count, input_tokens, output_tokens, cost"
+)
+
+
+def _row_to_info(row: tuple[Any, ...]) -> SessionInfo:
+    return SessionInfo(
+        session_id=row[0],
+        model=row[1],
+        title=row[2],
+        system_message=row[3],
+        metadata=json.loads(row[4]),
+        created_at=from_micros(row[5]),
+        updated_at=from_micros(row[6]),
+        message_count=row[7],
+        usage=Usage(input_tokens=row[8], output_tokens=row[9], cost=row[10]),
+    )
+
+
+class SQLiteStore:
+    """A store in one SQLite file; its folder is created when missing."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._executor is None or self._conn is None:
+            raise StoreError(f"{self!r} is not open; start the client (or await store.open())")
+        conn = self._conn
+
+        def call() -> T:
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise StoreError(f"SQLite store {str(self.path)!r} failed: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: every write below opens its own explicit transaction.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"could not put {str(self.path)!r} in WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{str(self.path)!r} has schema version {version}, newer than this parley "
+                    f"knows ({len(MIGRATIONS)}); upgrade parley to open it"
+                )
+            for number, (_name, script) in enumerate(MIGRATIONS, start=1):
+                if number > version:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-sqlite")
+        try:
+            self._conn = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+        except sqlite3.Error as exc:
+            executor.shutdown(wait=False)
+            raise StoreError(f"cannot open SQLite store {str(self.path)!r}: {exc}") from exc
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        self._executor = executor
+
+    async def close(self) -> None:
+        if self._conn is None or self._executor is None:
+            return
+        conn, executor = self._conn, self._executor
+        await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        self._conn = self._executor = None
+        executor.shutdown(wait=True)
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    async def create_session(self, info: SessionInfo) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        info.session_id,
+                        info.model,
+                        info.title,
+                        info.system_message,
+                        json.dumps(dict(info.metadata), ensure_ascii=False),
+                        to_micros(info.created_at),
+                        to_micros(info.updated_at),
+                        info.message_count,
+                        info.usage.input_tokens,
+                        info.usage.output_tokens,
+                        info.usage.cost,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK")
+                raise SessionExistsError(info.session_id) from None
+            conn.executemany(
+                "INSERT INTO session_tags (session_id, key, value) VALUES (?,?,?)",
+                [(info.session_id, k, v) for k, v in info.metadata.items()],
+            )
+            conn.execute("COMMIT")
+
+        await self._run(write)
+
+    async def get_session(self, session_id: str) -> SessionInfo:
+        def read(conn: sqlite3.Connection) -> SessionInfo:
+            row = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                raise SessionNotFoundError(session_id)
+            return _row_to_info(row)
+
+        return await self._run(read)
+
+    async def list_sessions(self, query: SessionQuery) -> SessionPage:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.model is not None:
+            where.append("model = ?")
+            params.append(query.model)
+        if query.tag is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.session_id "
+                "AND t.key = ?)"
+            )
+            params.append(query.tag)
+        for key, value in query.metadata.items():
+            where.append(
+                "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.session_id "
+                "AND t.key = ? AND t.value = ?)"
+            )
+            params.extend((key, value))
+        if query.after is not None:
+            micros, last_id = query.after
+            where.append("(updated_at < ? OR (updated_at = ? AND session_id < ?))")
+            params.extend((micros, micros, last_id))
+        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions s"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated_at DESC, session_id DESC LIMIT ?"
+        params.append(query.limit + 1)
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(sql, params).fetchall()
+
+        rows = await self._run(read)
+        infos = [_row_to_info(row) for row in rows[: query.limit]]
+        cursor = None
+        if len(rows) > query.limit:
+            cursor = encode_cursor(infos[-1].updated_at, infos[-1].session_id)
+        return SessionPage(tuple(infos), cursor)
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        model: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        sets = ["updated_at = ?"]
+        params: list[Any] = [to_micros(utcnow())]
+        if model is not None:
+            sets.append("model = ?")
+            params.append(model)
+        if title is not None:
+            sets.append("title = ?")
+            params.append(title)
+        if metadata is not None:
+            sets.append("metadata = ?")
+            params.append(json.dumps(dict(metadata), ensure_ascii=False))
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            cursor = conn.execute(
+                f"UPDATE sessions SET {', '.join(sets)} WHERE session_id = ?",
+                (*params, session_id),
+            )
+            if cursor.rowcount == 0:
+                conn.execute("ROLLBACK")
+                raise SessionNotFoundError(session_id)
+            if metadata is not None:
+                conn.execute("DELETE FROM session_tags WHERE session_id = ?", (session_id,))
+                conn.executemany(
+                    "INSERT INTO session_tags (session_id, key, value) VALUES (?,?,?)",
+                    [(session_id, k, v) for k, v in metadata.items()],
+                )
+            conn.execute("COMMIT")
+
+        await self._run(write)
+
+    async def delete_session(self, session_id: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            cursor = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            if cursor.rowcount == 0:
+                conn.execute("ROLLBACK")
+                raise SessionNotFoundError(session_id)
+            conn.execute("COMMIT")
+
+        await self._run(write)
+
+    # --- history ----------------------------------------------------------------------------
+
+    async def append_messages(self, session_id: str, messages: Sequence[Message]) -> None:
+        rows = [(m.id, m.role, message_to_json(m)) for m in messages]
+        usage = Usage()
+        for message in messages:
+            if message.usage is not None:
+                usage = usage + message.usage
+        now = to_micros(utcnow())
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute(
+                "SELECT message_count FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                conn.execute("ROLLBACK")
+                raise SessionNotFoundError(session_id)
+            start = row[0]
+            conn.executemany(
+                "INSERT INTO messages (session_id, seq, message_id, role, body) VALUES (?,?,?,?,?)",
+                [(session_id, start + i, *r) for i, r in enumerate(rows)],
+            )
+            conn.execute(
+                "UPDATE sessions SET message_count = message_count + ?, updated_at = ?, "
+                "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
+                "cost = cost + ? WHERE session_id = ?",
+                (
+                    len(rows),
+                    now,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cost,
+                    session_id,
+                ),
+            )
+            conn.execute("COMMIT")
+
+        await self._run(write)
+
+    async def read_messages(self, session_id: str) -> list[Message]:
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            conn.execute("BEGIN")  # one snapshot: the existence check and the rows agree
+            try:
+                if (
+                    conn.execute(
+                        "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
+                    ).fetchone()
+                    is None
+                ):
+                    raise SessionNotFoundError(session_id)
+                return conn.execute(
+                    "SELECT message_id, role, body FROM messages WHERE session_id = ? ORDER BY seq",
+                    (session_id,),
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+
+        rows = await self._run(read)
+        return [message_from_json(*row) for row in rows]
