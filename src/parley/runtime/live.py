@@ -126,6 +126,7 @@ class LiveSession:
             )
         if self.on_busy == "reject" and self.busy:
             raise SessionBusyError(self.session_id)
+        self._registry.resolve(self.model)  # an unusable model fails here, storing nothing
         turn = Turn(prompt=prompt, events=asyncio.Queue() if listen else None)
         self._pending.append(turn)
         self.last_activity = time.monotonic()
