@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from parley import Client, ClientConfig
-from parley.models import EchoModel
+from parley.models import EchoModel, ModelAdapter
 from parley.testing import ScriptedModel
 
 
@@ -34,6 +34,9 @@ def scripted() -> ScriptedModel:
 @pytest.fixture
 async def client(store_url: str, scripted: ScriptedModel) -> AsyncIterator[Client]:
     """A running client on each store kind, with `scripted:*` and a slow `slow:*` echo model."""
-    providers = {"scripted": scripted, "slow": EchoModel(token_delay=0.02, provider="slow")}
+    providers: dict[str, ModelAdapter] = {
+        "scripted": scripted,
+        "slow": EchoModel(token_delay=0.02, provider="slow"),
+    }
     async with Client(store=store_url, config=ClientConfig(providers=providers)) as c:
         yield c

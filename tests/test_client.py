@@ -19,7 +19,6 @@ from parley import (
     SessionNotFoundError,
     UnknownModelError,
 )
-from parley.models import EchoModel
 
 
 async def test_create_session_from_config_and_from_kwargs(client: Client) -> None:
@@ -40,7 +39,7 @@ async def test_config_and_kwargs_together_is_a_config_error(client: Client) -> N
 
 async def test_unknown_kwarg_is_a_config_error(client: Client) -> None:
     with pytest.raises(ConfigError, match="modle"):
-        await client.create_session(modle="echo")  # type: ignore[call-arg]
+        await client.create_session(modle="echo")
 
 
 async def test_generated_ids_are_unique_uuids(client: Client) -> None:
@@ -170,7 +169,8 @@ async def test_resume_returns_full_history_after_restart(sqlite_url: str) -> Non
         assert await again.messages() == before
         assert [e.type for e in events] == ["session.resume"]
         reply = await again.send_and_wait("third")
-        assert "#3" in reply.text and '"first"' in reply.text
+        assert "#3" in reply.text
+        assert '"first"' in reply.text
         info = await client.get_session("keep")
         assert info.message_count == 6
         assert info.system_message == "be brief"
@@ -208,7 +208,8 @@ async def test_list_sessions_reads_metadata_only_and_filters(client: Client) -> 
     assert {i.model for i in await client.list_sessions(model="echo:alpha")} == {"echo:alpha"}
     assert len(await client.list_sessions(model="echo:alpha")) == 2
     owned = await client.list_sessions(metadata={"owner": "bob"})
-    assert {i.metadata["owner"] for i in owned} == {"bob"} and len(owned) == 2
+    assert {i.metadata["owner"] for i in owned} == {"bob"}
+    assert len(owned) == 2
     tagged = await client.list_sessions(tag="beta")
     assert [i.session_id for i in tagged] == [a.session_id]
     info = tagged[0]

@@ -27,7 +27,9 @@ CHILD = textwrap.dedent(
                 await s.set_model("slow:x")
             started = asyncio.Event()
             client.on(lambda e: started.set() if e.type == "assistant.message_delta" else None)
-            turns = [asyncio.ensure_future(s.send_and_wait(f"{s.session_id} third")) for s in sessions]
+            turns = [
+                asyncio.ensure_future(s.send_and_wait(f"{s.session_id} third")) for s in sessions
+            ]
             await started.wait()
             print("STREAMING", flush=True)
             await asyncio.gather(*turns)
@@ -62,7 +64,8 @@ async def test_sigkill_while_streaming_loses_no_completed_turn(tmp_path: Path) -
             # The cut-off turn: its user message, answered by an empty interrupted reply.
             assert [m.role for m in history[4:]] == ["user", "assistant"]
             assert history[4].text == f"{name} third"
-            assert history[5].interrupted and history[5].error
+            assert history[5].interrupted
+            assert history[5].error
             assert session.model == "slow:x"
             await session.set_model("echo")
             reply = await session.send_and_wait(f"{name} fourth")

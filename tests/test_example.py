@@ -48,7 +48,8 @@ def test_seed_scenario_runs_twice_on_the_embedded_default(tmp_path: Path) -> Non
             others = [c for n, (_, c) in FOLLOW_UPS.items() if n != name]
             assert not any(other in reply for other in others)
             assert "(offline)" in reply
-        assert "echo:alpha (offline)" in out and "echo:beta (offline)" in out
+        assert "echo:alpha (offline)" in out
+        assert "echo:beta (offline)" in out
         assert "created session 'user-123-chat'" in out
         assert "deleted 'user-123-chat'" in out
         listed = out.split("newest first:")[1].split("deleted")[0]
@@ -59,7 +60,8 @@ def test_models_are_chosen_by_flag_and_unknown_ones_fail_cleanly(tmp_path: Path)
     out = run_example(
         tmp_path, "--model", "echo:one", "--other-model", "echo:two", "--store", "memory://"
     )
-    assert "echo:one (offline)" in out and "echo:two (offline)" in out
+    assert "echo:one (offline)" in out
+    assert "echo:two (offline)" in out
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     failed = subprocess.run(
         [sys.executable, str(EXAMPLE), "--model", "gpt-5", "--store", "memory://"],

@@ -15,6 +15,7 @@ EXPECTED = [
     "Client",
     "ClientConfig",
     "ConfigError",
+    "InvalidPromptError",
     "InvalidSessionIdError",
     "Message",
     "MessageOptions",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
 from parley import (
     AssistantMessageEvent,
     Client,
+    ClientConfig,
+    ConfigError,
+    InvalidPromptError,
     MessageOptions,
     ProviderResponseError,
     RateLimitError,
@@ -44,7 +48,8 @@ async def test_send_and_wait_returns_the_assistant_message(
     assert reply.role == "assistant"
     assert reply.text == "Use python -m venv .venv"
     assert reply.model == "scripted:m1"
-    assert reply.usage is not None and reply.usage.input_tokens == 11
+    assert reply.usage is not None
+    assert reply.usage.input_tokens == 11
     assert reply.usage.output_tokens == 5
     assert not reply.interrupted
     stored = await session.messages()
@@ -75,7 +80,7 @@ async def test_stream_yields_exactly_one_turn_in_order(client: Client) -> None:
     assert "".join(deltas) == final.data.content
     assert {e.session_id for e in events} == {session.session_id}
     # every event points at the previous one of the session
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after.parent_id == before.id
     assert [e.ephemeral for e in events if e.type in ("assistant.message_delta", "session.idle")]
     assert all(
@@ -136,7 +141,8 @@ async def test_abort_keeps_the_partial_reply_and_the_session_usable(client: Clie
     assert stored[1].text  # some text had streamed before the abort
     assert await session.abort() is False  # nothing running now
     reply = await session.send_and_wait("go on")
-    assert not reply.interrupted and "#2" in reply.text
+    assert not reply.interrupted
+    assert "#2" in reply.text
 
 
 async def test_inactivity_timeout_aborts_and_raises(
@@ -147,7 +153,8 @@ async def test_inactivity_timeout_aborts_and_raises(
     with pytest.raises(TurnTimeoutError, match="timeout="):
         await session.send_and_wait("hang please", timeout=0.2)
     stored = await session.messages()
-    assert stored[-1].interrupted and stored[-1].text == "I started but"
+    assert stored[-1].interrupted
+    assert stored[-1].text == "I started but"
     assert (await session.send_and_wait("again")).text == "recovered"
 
 
@@ -173,7 +180,8 @@ async def test_provider_error_is_raised_stored_and_recoverable(
     assert errors[0].data.error_type == "RateLimitError"
     assert durable(events)[-3:] == ["session.error", "assistant.turn_end", "session.idle"]
     stored = await session.messages()
-    assert stored[-1].interrupted and stored[-1].text == "partial"
+    assert stored[-1].interrupted
+    assert stored[-1].text == "partial"
     assert stored[-1].error == "slow down"
     assert (await session.send_and_wait("retry")).text == "ok"
     assert [m.role for m in await session.messages()] == ["user", "assistant"] * 2
@@ -196,7 +204,8 @@ async def test_set_model_applies_to_the_next_turn_and_persists(client: Client) -
     await session.send_and_wait("one")
     await session.set_model("echo:beta")
     reply = await session.send_and_wait("two")
-    assert reply.model == "echo:beta" and "echo:beta" in reply.text
+    assert reply.model == "echo:beta"
+    assert "echo:beta" in reply.text
     assert (await client.get_session(session.session_id)).model == "echo:beta"
     with pytest.raises(UnknownModelError):
         await session.set_model("nowhere:x")
@@ -245,8 +254,27 @@ async def test_first_message_becomes_the_title(client: Client) -> None:
     await session.send_and_wait("second message")
     info = await client.get_session(session.session_id)
     assert info.title is not None
-    assert info.title.startswith("word word") and len(info.title) <= 60
+    assert info.title.startswith("word word")
+    assert len(info.title) <= 60
     assert session.title == info.title
     titled = await client.create_session(title="Mine")
     await titled.send_and_wait("not the title")
     assert (await client.get_session(titled.session_id)).title == "Mine"
+
+
+async def test_empty_and_huge_prompts_are_rejected_before_anything_is_stored(
+    store_url: str,
+) -> None:
+    async with Client(store=store_url, config=ClientConfig(max_prompt_chars=1000)) as client:
+        session = await client.create_session()
+        await session.send_and_wait("kept")
+        for bad in ("", "   \n"):
+            with pytest.raises(InvalidPromptError, match="empty"):
+                await session.send(bad)
+        with pytest.raises(InvalidPromptError, match="1,001 characters") as info:
+            await session.send_and_wait("x" * 1001)
+        assert "max_prompt_chars" in str(info.value)
+        assert len(await session.messages()) == 2
+        assert (await client.get_session(session.session_id)).message_count == 2
+    with pytest.raises(ConfigError):
+        ClientConfig(max_prompt_chars=0)

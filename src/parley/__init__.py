@@ -12,6 +12,7 @@ from parley.config import ClientConfig, SessionConfig
 from parley.errors import (
     AuthenticationError,
     ConfigError,
+    InvalidPromptError,
     InvalidSessionIdError,
     ParleyError,
     ProviderError,
@@ -63,6 +64,7 @@ __all__ = [
     "Client",
     "ClientConfig",
     "ConfigError",
+    "InvalidPromptError",
     "InvalidSessionIdError",
     "Message",
     "MessageOptions",

@@ -45,7 +45,11 @@ class Client:
         self.store = store_obj
         registry = ModelRegistry(providers=self.config.providers)
         self._runtime = Runtime(
-            store_obj, registry, default_model=self.config.default_model, owns_store=owns
+            store_obj,
+            registry,
+            default_model=self.config.default_model,
+            owns_store=owns,
+            max_prompt_chars=self.config.max_prompt_chars,
         )
 
     def __repr__(self) -> str:

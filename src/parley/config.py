@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from parley.models.base import ModelAdapter
 
 __all__ = [
+    "DEFAULT_MAX_PROMPT_CHARS",
     "DEFAULT_MODEL",
     "MAX_SESSION_ID_LENGTH",
     "ClientConfig",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "echo"
+DEFAULT_MAX_PROMPT_CHARS = 1_000_000
 MAX_SESSION_ID_LENGTH = 128
 
 OnBusy: TypeAlias = Literal["enqueue", "reject"]
@@ -106,7 +108,16 @@ class ClientConfig:
     - `default_model`: the model of sessions created without one.
     - `providers`: extra model adapters by provider name, on top of the built-in ones; a
       session whose model is ``"name:model"`` is served by ``providers["name"]``.
+    - `max_prompt_chars`: the longest message a send accepts (InvalidPromptError beyond it);
+      a guard against pasting a whole file by mistake, far above any model's context.
     """
 
     default_model: str = DEFAULT_MODEL
     providers: Mapping[str, ModelAdapter] = field(default_factory=dict)
+    max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_prompt_chars, bool) or not isinstance(self.max_prompt_chars, int):
+            raise ConfigError(f"max_prompt_chars must be an int, not {self.max_prompt_chars!r}")
+        if self.max_prompt_chars < 1:
+            raise ConfigError(f"max_prompt_chars must be at least 1, not {self.max_prompt_chars}")

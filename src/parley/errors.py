@@ -10,6 +10,7 @@ Misuse (a caller's mistake, fixed by changing the call) is kept apart from runti
     │   ├── SessionNotFoundError    no session with that id in the store (also a KeyError)
     │   ├── SessionExistsError      create_session with an id already taken
     │   ├── SessionClosedError      a send to a closed session, or a client that is not running
+    │   ├── InvalidPromptError      an empty message, or one over max_prompt_chars
     │   └── UnknownModelError       a model string no configured provider serves
     └── RuntimeFailure              the call was fine; running it failed
         ├── SessionBusyError        on_busy="reject" and a turn is already queued or running
@@ -30,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "ConfigError",
+    "InvalidPromptError",
     "InvalidSessionIdError",
     "ParleyError",
     "ProviderError",
@@ -101,6 +103,10 @@ class SessionExistsError(UsageError):
 
 class SessionClosedError(UsageError):
     """The session was closed or deleted, or the client is not running."""
+
+
+class InvalidPromptError(UsageError, ValueError):
+    """A message that cannot be sent: empty, or longer than the client's max_prompt_chars."""
 
 
 class UnknownModelError(UsageError, ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 
 from parley.errors import SessionClosedError, TurnTimeoutError
@@ -130,7 +130,7 @@ class Session:
             await turn.done.wait()
         turn.error = error
 
-    async def stream(self, message: str | MessageOptions) -> AsyncIterator[SessionEvent]:
+    async def stream(self, message: str | MessageOptions) -> AsyncGenerator[SessionEvent, None]:
         """Send, then yield exactly this turn's events, ending with `session.idle`.
 
         Failures arrive as a `session.error` event rather than an exception. Leaving the loop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 
 import pytest
@@ -61,7 +62,7 @@ async def test_different_sessions_run_concurrently(client: Client) -> None:
     client.on(lambda e: order.append(e.session_id) if e.type == "assistant.message_delta" else None)
     await asyncio.gather(a.send_and_wait("one two three"), b.send_and_wait("four five six"))
     # Both streamed at once: their deltas interleave instead of one block after the other.
-    switches = sum(1 for x, y in zip(order, order[1:], strict=False) if x != y)
+    switches = sum(1 for x, y in itertools.pairwise(order) if x != y)
     assert switches > 5
 
 
@@ -69,13 +70,15 @@ async def test_on_busy_reject_raises_while_a_turn_runs(client: Client) -> None:
     session = await client.create_session(model="slow:x", on_busy="reject")
     first = asyncio.create_task(session.send_and_wait("first"))
     await asyncio.sleep(0)  # let the first send enqueue
-    assert session.busy
+    busy_while_running = session.busy
+    assert busy_while_running
     with pytest.raises(SessionBusyError, match="on_busy='enqueue'"):
         await session.send("second")
     with pytest.raises(SessionBusyError):
         await session.send_and_wait("third")
     await first
-    assert not session.busy
+    busy_after = session.busy
+    assert not busy_after
     await session.send_and_wait("now it is free")
     assert [m.text for m in (await session.messages())[0::2]] == ["first", "now it is free"]
     info = await client.get_session(session.session_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,12 +60,22 @@ def make_info(
     )
 
 
-async def list_ids(store: Store, **kwargs: object) -> list[str]:
+async def list_ids(
+    store: Store,
+    *,
+    limit: int = 50,
+    model: str | None = None,
+    metadata: dict[str, str] | None = None,
+    tag: str | None = None,
+) -> list[str]:
     """Every matching id, following cursors to the end."""
     ids: list[str] = []
     cursor: str | None = None
     while True:
-        page = await store.list_sessions(SessionQuery(cursor=cursor, **kwargs))  # type: ignore[arg-type]
+        query = SessionQuery(
+            limit=limit, cursor=cursor, model=model, metadata=metadata or {}, tag=tag
+        )
+        page = await store.list_sessions(query)
         ids.extend(info.session_id for info in page)
         cursor = page.next_cursor
         if cursor is None:
@@ -341,7 +353,9 @@ async def test_model_filter_follows_the_update(store: Store) -> None:
 def sample_history() -> list[Message]:
     t = BASE + timedelta(minutes=5)
     return [
-        Message(id="m1", role="user", parts=(TextPart(text="What's 2+2? «ünïcode»"),), created_at=t),
+        Message(
+            id="m1", role="user", parts=(TextPart(text="What's 2+2? «ünïcode»"),), created_at=t
+        ),
         Message(
             id="m2",
             role="assistant",
@@ -472,3 +486,14 @@ async def test_a_new_session_with_a_deleted_id_starts_empty(store: Store) -> Non
     message = Message.user("new start")
     await store.append_messages("again", [message])
     assert await store.read_messages("again") == [message]
+
+
+@pytest.mark.parametrize("micros", [2**63, -(2**70), True], ids=["huge", "very-negative", "bool"])
+async def test_cursor_with_impossible_position_is_a_config_error(store: Store, micros: int) -> None:
+    # Well-formed JSON, but no encode_cursor output: no datetime is that far out, and a bool
+    # is not a timestamp. Stores must answer ConfigError, never a bare OverflowError.
+    raw = json.dumps([micros, "x"]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    await store.create_session(make_info("s"))
+    with pytest.raises(ConfigError, match="cursor"):
+        await store.list_sessions(SessionQuery(cursor=cursor))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from parley.config import OnBusy, SessionConfig, validate_session_id
+from parley.config import DEFAULT_MAX_PROMPT_CHARS, OnBusy, SessionConfig, validate_session_id
 from parley.errors import SessionClosedError, SessionExistsError
 from parley.events import SessionResumeData, SessionResumeEvent, SessionStartData, SessionStartEvent
 from parley.info import SessionInfo, SessionPage
@@ -23,8 +23,15 @@ class Runtime:
     """Owns every live session of one client. Sessions not live are only rows in the store."""
 
     def __init__(
-        self, store: Store, registry: ModelRegistry, *, default_model: str, owns_store: bool
+        self,
+        store: Store,
+        registry: ModelRegistry,
+        *,
+        default_model: str,
+        owns_store: bool,
+        max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
     ) -> None:
+        self.max_prompt_chars = max_prompt_chars
         self.store = store
         self.registry = registry
         self.default_model = default_model
@@ -78,6 +85,7 @@ class Runtime:
             registry=self.registry,
             client_bus=self.bus,
             on_busy=on_busy,
+            max_prompt_chars=self.max_prompt_chars,
         )
         self._live[info.session_id] = live
         return live

@@ -18,7 +18,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from parley.config import DEFAULT_MAX_PROMPT_CHARS
 from parley.errors import (
+    InvalidPromptError,
     ParleyError,
     ProviderResponseError,
     SessionBusyError,
@@ -77,12 +79,14 @@ class LiveSession:
         registry: ModelRegistry,
         client_bus: EventBus,
         on_busy: str = "enqueue",
+        max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
     ) -> None:
         self.session_id = info.session_id
         self.model = info.model
         self.title = info.title
         self.system_message = info.system_message
         self.on_busy = on_busy
+        self.max_prompt_chars = max_prompt_chars
         self.history = history
         self.bus = EventBus()
         self.last_activity = time.monotonic()
@@ -123,6 +127,14 @@ class LiveSession:
             raise SessionClosedError(
                 f"session {self.session_id!r} {self._closed_reason}; "
                 f"resume_session({self.session_id!r}) to continue it"
+            )
+        if not prompt.strip():
+            raise InvalidPromptError("the message is empty; send some text")
+        if len(prompt) > self.max_prompt_chars:
+            raise InvalidPromptError(
+                f"the message is {len(prompt):,} characters, over this client's limit of "
+                f"{self.max_prompt_chars:,}; shorten it, or raise "
+                "ClientConfig(max_prompt_chars=...)"
             )
         if self.on_busy == "reject" and self.busy:
             raise SessionBusyError(self.session_id)

@@ -31,6 +31,9 @@ __all__ = [
 
 MAX_PAGE_SIZE = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The range of datetime itself, well inside SQLite's and PostgreSQL's 64-bit integers.
+_MIN_MICROS = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 def to_micros(moment: datetime) -> int:
@@ -77,8 +80,10 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         micros, session_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(micros, int) or not isinstance(session_id, str):
+        if isinstance(micros, bool) or not isinstance(micros, int):
             raise TypeError
+        if not isinstance(session_id, str) or not _MIN_MICROS <= micros <= _MAX_MICROS:
+            raise ValueError
     except (ValueError, TypeError) as exc:
         raise ConfigError(
             f"malformed cursor {cursor!r}; pass back the next_cursor of a previous page, "

@@ -1,0 +1,290 @@
+"""What only the SQLite store promises: its file, WAL, migrations, durability, append-only."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from parley.errors import ConfigError, StoreError
+from parley.info import SessionInfo
+from parley.messages import Message, TextPart, ToolCallPart, Usage
+from parley.stores import MemoryStore, SQLiteStore, store_from_url
+from parley.stores.sqlite import MIGRATIONS
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def make_info(session_id: str, **metadata: str) -> SessionInfo:
+    return SessionInfo(
+        session_id=session_id,
+        model="echo",
+        title=None,
+        created_at=NOW,
+        updated_at=NOW,
+        message_count=0,
+        usage=Usage(),
+        metadata=metadata,
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "parley.db")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def pragma(path: Path, name: str) -> object:
+    """Read a PRAGMA through a connection of our own, not the store's."""
+    with closing(sqlite3.connect(path)) as conn:
+        value: object = conn.execute(f"PRAGMA {name}").fetchone()[0]
+        return value
+
+
+# --- the file -------------------------------------------------------------------------------
+
+
+async def test_open_creates_the_file_and_its_folders(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "parley.db"
+    store = SQLiteStore(path)
+    assert not path.parent.exists()
+    await store.open()
+    try:
+        assert path.is_file()
+    finally:
+        await store.close()
+
+
+async def test_journal_mode_is_wal(store: SQLiteStore) -> None:
+    assert pragma(store.path, "journal_mode") == "wal"
+
+
+async def test_user_version_counts_the_migrations(store: SQLiteStore) -> None:
+    assert len(MIGRATIONS) >= 1
+    assert pragma(store.path, "user_version") == len(MIGRATIONS)
+
+
+async def test_migration_names_are_numbered_in_order() -> None:
+    numbers = [int(name.split("_", 1)[0]) for name, _ in MIGRATIONS]
+    assert numbers == list(range(1, len(MIGRATIONS) + 1))
+
+
+async def test_open_twice_and_close_twice_are_harmless(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "x.db")
+    await store.open()
+    await store.open()
+    await store.create_session(make_info("s"))
+    await store.close()
+    await store.close()
+    assert pragma(tmp_path / "x.db", "user_version") == len(MIGRATIONS)
+
+
+async def test_a_store_that_is_not_open_says_so(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "x.db")
+    with pytest.raises(StoreError, match="not open"):
+        await store.get_session("s")
+
+
+async def test_reopening_keeps_sessions_and_messages(tmp_path: Path) -> None:
+    path = tmp_path / "parley.db"
+    history = [
+        Message.user("remember me"),
+        Message(
+            id="a1",
+            role="assistant",
+            parts=(TextPart(text="ok"), ToolCallPart(call_id="c", name="t", arguments={"x": 1})),
+            created_at=NOW,
+            model="echo",
+            usage=Usage(input_tokens=3, output_tokens=1, cost=0.5),
+        ),
+    ]
+    first = SQLiteStore(path)
+    await first.open()
+    await first.create_session(make_info("keep", owner="u1"))
+    await first.append_messages("keep", history)
+    before = await first.get_session("keep")
+    await first.close()
+
+    second = SQLiteStore(path)
+    await second.open()
+    try:
+        assert await second.get_session("keep") == before
+        assert await second.read_messages("keep") == history
+        assert pragma(path, "user_version") == len(MIGRATIONS)
+        # History keeps growing where it stopped.
+        more = Message.user("and again")
+        await second.append_messages("keep", [more])
+        assert await second.read_messages("keep") == [*history, more]
+    finally:
+        await second.close()
+
+
+async def test_a_newer_schema_is_refused_with_upgrade_advice(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        conn.commit()
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError, match="upgrade parley") as info:
+        await store.open()
+    assert str(len(MIGRATIONS) + 1) in str(info.value)
+    # Nothing was migrated or left half-open.
+    assert pragma(path, "user_version") == len(MIGRATIONS) + 1
+    with pytest.raises(StoreError, match="not open"):
+        await store.get_session("s")
+
+
+# --- append-only history --------------------------------------------------------------------
+
+_WRITE = re.compile(
+    r"^\s*(?:(INSERT)(?:\s+OR\s+\w+)?\s+INTO|(REPLACE)\s+INTO|(UPDATE)(?:\s+OR\s+\w+)?|"
+    r"(DELETE)\s+FROM)\s+\"?(\w+)",
+    re.IGNORECASE,
+)
+
+
+def writes_to(statements: list[str], table: str) -> list[str]:
+    """The verbs (INSERT, REPLACE, UPDATE, DELETE) of the statements that write `table`."""
+    verbs = []
+    for sql in statements:
+        match = _WRITE.match(sql)
+        if match and match.group(5).lower() == table:
+            verb = next(g for g in match.groups()[:4] if g)
+            verbs.append(verb.upper())
+    return verbs
+
+
+async def test_append_writes_only_the_new_row(store: SQLiteStore) -> None:
+    await store.create_session(make_info("s"))
+    for i in range(10):
+        await store.append_messages("s", [Message.user(f"message {i}")])
+    statements: list[str] = []
+    conn = store._conn
+    assert conn is not None
+    conn.set_trace_callback(statements.append)
+    try:
+        await store.append_messages("s", [Message.user("the eleventh")])
+    finally:
+        conn.set_trace_callback(None)
+
+    assert statements, "the trace callback saw nothing"
+    assert writes_to(statements, "messages") == ["INSERT"], statements
+    # Counts and usage are kept on the session row by the same transaction.
+    assert writes_to(statements, "sessions") == ["UPDATE"], statements
+    assert writes_to(statements, "session_tags") == [], statements
+    # And the history is intact.
+    assert [m.text for m in await store.read_messages("s")] == [
+        *(f"message {i}" for i in range(10)),
+        "the eleventh",
+    ]
+    assert (await store.get_session("s")).message_count == 11
+
+
+async def test_append_of_many_messages_inserts_one_row_each(store: SQLiteStore) -> None:
+    await store.create_session(make_info("s"))
+    await store.append_messages("s", [Message.user("first")])
+    statements: list[str] = []
+    conn = store._conn
+    assert conn is not None
+    conn.set_trace_callback(statements.append)
+    try:
+        await store.append_messages("s", [Message.user(f"m{i}") for i in range(3)])
+    finally:
+        conn.set_trace_callback(None)
+    assert writes_to(statements, "messages") == ["INSERT"] * 3, statements
+
+
+def test_writes_to_recognises_each_kind_of_write() -> None:
+    statements = [
+        "INSERT INTO messages (a) VALUES (1)",
+        "insert or replace into messages values (1)",
+        "REPLACE INTO messages VALUES (1)",
+        'UPDATE "messages" SET body = 1',
+        "DELETE FROM messages WHERE 1",
+        "UPDATE sessions SET message_count = message_count + 1",
+        "SELECT * FROM messages",
+    ]
+    assert writes_to(statements, "messages") == ["INSERT", "INSERT", "REPLACE", "UPDATE", "DELETE"]
+    assert writes_to(statements, "sessions") == ["UPDATE"]
+
+
+# --- store URLs -----------------------------------------------------------------------------
+
+
+def test_sqlite_url_with_three_slashes_is_relative() -> None:
+    store = store_from_url("sqlite:///rel.db")
+    assert isinstance(store, SQLiteStore)
+    assert store.path == Path("rel.db")
+    assert not store.path.is_absolute()
+    nested = store_from_url("sqlite:///data/dir/p.db")
+    assert isinstance(nested, SQLiteStore)
+    assert nested.path == Path("data/dir/p.db")
+
+
+def test_sqlite_url_with_four_slashes_is_absolute() -> None:
+    store = store_from_url("sqlite:////abs/x.db")
+    assert isinstance(store, SQLiteStore)
+    assert store.path == Path("/abs/x.db")
+    assert store.path.is_absolute()
+
+
+def test_scheme_is_case_insensitive() -> None:
+    assert isinstance(store_from_url("SQLite:///x.db"), SQLiteStore)
+    assert isinstance(store_from_url("MEMORY://"), MemoryStore)
+
+
+def test_memory_url() -> None:
+    assert isinstance(store_from_url("memory://"), MemoryStore)
+    with pytest.raises(ConfigError, match="memory:// takes no path"):
+        store_from_url("memory://somewhere")
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@localhost/db", "postgres://localhost/db"])
+def test_postgres_url_is_not_available_yet(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        store_from_url(url)
+    message = str(info.value)
+    assert "PostgreSQL" in message
+    assert "sqlite:///" in message
+    assert "memory://" in message
+
+
+@pytest.mark.parametrize("url", ["foo://x", "parley.db", "", "sqlite:/x.db"])
+def test_unknown_url_names_the_forms_that_exist(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        store_from_url(url)
+    message = str(info.value)
+    assert "unknown store URL" in message
+    assert "sqlite:///" in message
+    assert "memory://" in message
+
+
+@pytest.mark.parametrize("url", ["sqlite://x", "sqlite://", "sqlite:///"])
+def test_bad_sqlite_url_says_what_to_write(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        store_from_url(url)
+    message = str(info.value)
+    assert repr(url) in message
+    assert "sqlite:///relative/path.db" in message
+    assert "sqlite:////absolute/path.db" in message
+
+
+async def test_store_from_url_gives_a_working_store(tmp_path: Path) -> None:
+    path = tmp_path / "via-url" / "p.db"
+    store = store_from_url(f"sqlite:///{path}")
+    await store.open()
+    try:
+        await store.create_session(make_info("s"))
+        assert (await store.get_session("s")).session_id == "s"
+    finally:
+        await store.close()
+    assert path.is_file()
