@@ -314,9 +314,15 @@ def _check(value: Any, hint: Any, where: str) -> Any:
             raise ValueError(f"{where}: expected null, got {value!r}")
         return None
     if hint is datetime:
-        if not isinstance(value, str):
-            raise ValueError(f"{where}: expected an ISO-8601 timestamp, got {value!r}")
-        return datetime.fromisoformat(value)
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ValueError(
+                f"{where}: expected an ISO-8601 timestamp with a timezone, got {value!r}"
+            )
+        return moment
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{where}: expected an object, got {value!r}")
@@ -333,6 +339,10 @@ def _check(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+# Defaults that make sense when an event is made here, but that a received event must carry.
+_REQUIRED_ON_WIRE = frozenset({"id", "timestamp"})
+
+
 def _from_wire(cls: type[Any], raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected an object, got {raw!r}")
@@ -347,8 +357,10 @@ def _from_wire(cls: type[Any], raw: Any, where: str) -> Any:
         _camel(n)
         for n, f in known.items()
         if n not in kwargs
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
+        and (
+            n in _REQUIRED_ON_WIRE
+            or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        )
     ]
     if missing:
         raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")

@@ -3,7 +3,7 @@
 It answers from the session's own history, deterministically: it quotes the new message, the
 first thing said in the conversation and how many user messages it holds. Two sessions that
 are sent the same follow-up therefore answer differently, which makes context isolation visible
-in demos and checkable in tests. Every reply starts with ``[offline echo]``.
+in demos and checkable in tests. Every reply starts with ``[offline echo · <model>]``.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class ModelRegistry:
         self._aliases = dict(aliases or {})
 
     def register(self, adapter: ModelAdapter, *, name: str | None = None) -> None:
-        name = name or adapter.provider
+        name = adapter.provider if name is None else name
         if not name or ":" in name:
             raise ConfigError(f"a provider name must be non-empty and have no ':'; got {name!r}")
         self._providers[name] = adapter
