@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import RunPython
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "multiple_sessions.py"
 FOLLOW_UPS = {
@@ -17,25 +16,18 @@ FOLLOW_UPS = {
 }
 
 
-def run_example(cwd: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLE), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def run_example(run_python: RunPython, *args: str) -> str:
+    done = run_python(str(EXAMPLE), *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 @pytest.mark.slow
-def test_seed_scenario_runs_twice_on_the_embedded_default(tmp_path: Path) -> None:
+def test_seed_scenario_runs_twice_on_the_embedded_default(
+    tmp_path: Path, run_python: RunPython
+) -> None:
     for run in (1, 2):
-        out = run_example(tmp_path)
+        out = run_example(run_python)
         assert (tmp_path / ".parley" / "parley.db").exists()
         for name, (question, context) in FOLLOW_UPS.items():
             # The follow-up's reply quotes that session's own opening, never another's.
@@ -56,22 +48,13 @@ def test_seed_scenario_runs_twice_on_the_embedded_default(tmp_path: Path) -> Non
         assert listed.count("echo:") == 3 * run + 1  # 3 kept per run, and user-123-chat
 
 
-def test_models_are_chosen_by_flag_and_unknown_ones_fail_cleanly(tmp_path: Path) -> None:
+def test_models_are_chosen_by_flag_and_unknown_ones_fail_cleanly(run_python: RunPython) -> None:
     out = run_example(
-        tmp_path, "--model", "echo:one", "--other-model", "echo:two", "--store", "memory://"
+        run_python, "--model", "echo:one", "--other-model", "echo:two", "--store", "memory://"
     )
     assert "echo:one (offline)" in out
     assert "echo:two (offline)" in out
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    failed = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--model", "gpt-5", "--store", "memory://"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    failed = run_python(str(EXAMPLE), "--model", "gpt-5", "--store", "memory://")
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: unknown model 'gpt-5'")
     assert "Traceback" not in failed.stderr
