@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from parley import (
     ClientConfig,
     ConfigError,
     InvalidSessionIdError,
+    SessionBusyError,
     SessionClosedError,
     SessionConfig,
     SessionEvent,
@@ -229,8 +231,10 @@ async def test_delete_removes_the_history_too(client: Client) -> None:
     await client.delete_session("gone")
     with pytest.raises(SessionNotFoundError):
         await client.get_session("gone")
-    with pytest.raises(SessionClosedError, match="deleted"):
+    with pytest.raises(SessionClosedError, match="deleted") as closed:
         await session.send("still there?")
+    assert "create_session" in str(closed.value)
+    assert "resume_session" not in str(closed.value)
     fresh = await client.create_session(session_id="gone")
     assert await fresh.messages() == []
 
@@ -243,7 +247,11 @@ async def test_delete_aborts_a_running_turn_first(client: Client) -> None:
     async for event in stream:
         if event.type == "assistant.message_delta":
             break
+    waiter = asyncio.ensure_future(session.send_and_wait("queued behind it"))
+    await asyncio.sleep(0)
     await client.delete_session(session.session_id)
+    with pytest.raises(SessionClosedError, match="deleted"):
+        await waiter
     kinds = [e.type for e in seen]
     assert "abort" in kinds
     assert kinds[-1] == "session.idle"
@@ -285,3 +293,30 @@ async def test_async_handlers_and_failing_handlers(
     await client.stop()  # drains async handlers
     assert "session.idle" in got
     assert "handler bug" in caplog.text
+
+
+async def test_resume_on_busy_applies_to_a_live_session(client: Client) -> None:
+    session = await client.create_session(model="slow:x")
+    again = await client.resume_session(session.session_id, on_busy="reject")
+    task = asyncio.ensure_future(session.send_and_wait("first"))
+    await asyncio.sleep(0)
+    with pytest.raises(SessionBusyError):
+        await again.send("second")
+    await task
+    with pytest.raises(ConfigError):
+        await client.resume_session(session.session_id, on_busy="drop")  # type: ignore[arg-type]
+
+
+async def test_session_async_handlers_finish_before_close_returns(client: Client) -> None:
+    finished: list[str] = []
+
+    async def slow_handler(event: SessionEvent) -> None:
+        await asyncio.sleep(0.01)
+        finished.append(event.type)
+
+    session = await client.create_session()
+    session.on(slow_handler)
+    await session.send_and_wait("hello")
+    await session.close()
+    assert finished.count("session.idle") == 1
+    assert "assistant.message" in finished

@@ -278,3 +278,13 @@ async def test_empty_and_huge_prompts_are_rejected_before_anything_is_stored(
         assert (await client.get_session(session.session_id)).message_count == 2
     with pytest.raises(ConfigError):
         ClientConfig(max_prompt_chars=0)
+
+
+async def test_unscripted_calls_fail_the_turn_and_assert_consumed(
+    client: Client, scripted: ScriptedModel
+) -> None:
+    session = await client.create_session(model="scripted:x")
+    with pytest.raises(ProviderResponseError, match="not scripted"):
+        await session.send_and_wait("nobody scripted this")
+    with pytest.raises(AssertionError, match="beyond the end of the script"):
+        scripted.assert_consumed()

@@ -103,11 +103,12 @@ class Client:
             raise ConfigError(f"create_session takes a SessionConfig, not {type(config).__name__}")
         return Session(self._runtime, await self._runtime.create(config))
 
-    async def resume_session(self, session_id: str, *, on_busy: OnBusy = "enqueue") -> Session:
+    async def resume_session(self, session_id: str, *, on_busy: OnBusy | None = None) -> Session:
         """Open an existing session with its full history (SessionNotFoundError if none).
 
         A turn that a crash cut off is closed in the history as interrupted, so the session
-        accepts the next send.
+        accepts the next send. `on_busy` is not stored with the session: a session loaded from
+        the store queues sends ("enqueue") unless `on_busy` says otherwise.
         """
         return Session(self._runtime, await self._runtime.resume(session_id, on_busy=on_busy))
 

@@ -98,7 +98,8 @@ class Message:
     """One entry of a session's history.
 
     An assistant message whose turn was aborted, failed or was cut off by a crash is kept with
-    `interrupted=True` and whatever text had streamed by then; `error` says why, if it failed.
+    `interrupted=True` and whatever text had streamed by then; `error` says why (the provider's
+    error, the abort reason, or a note that the process stopped).
     """
 
     id: str

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncGenerator
 from types import TracebackType
 
-from parley.errors import SessionClosedError, TurnTimeoutError
+from parley.errors import ConfigError, SessionClosedError, TurnTimeoutError
 from parley.events import SessionEvent
 from parley.messages import Message, MessageOptions
 from parley.runtime.bus import Handler, Unsubscribe
@@ -89,7 +89,7 @@ class Session:
         """
         self._runtime.check_running()
         if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be > 0 seconds, or None")
+            raise ConfigError(f"timeout must be > 0 seconds, or None; got {timeout!r}")
         turn = self._live.enqueue(_prompt(message), listen=True)
         try:
             await self._wait(turn, timeout)

@@ -51,7 +51,7 @@ def test_known_family_without_its_provider_says_whose_it_is(
     message = str(info.value)
     assert info.value.model == model
     assert repr(model) in message
-    assert f"it is a {provider} model" in message
+    assert f"it is a model of {provider!r}" in message
     assert f"no {provider!r} provider is configured" in message
     assert "(configured: echo)" in message
     assert "'echo:alpha'" in message  # what to write instead

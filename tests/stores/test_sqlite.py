@@ -288,3 +288,15 @@ async def test_store_from_url_gives_a_working_store(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert path.is_file()
+
+
+async def test_a_path_that_cannot_be_a_database_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    store = SQLiteStore(blocker / "parley.db")
+    with pytest.raises(StoreError, match="writable"):
+        await store.open()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(StoreError, match=r"garbage\.db"):
+        await SQLiteStore(garbage).open()

@@ -56,7 +56,7 @@ class StreamUsage:
     input_tokens: int
     output_tokens: int
     cost: float | None = None
-    """In US dollars when the adapter knows the price; the runtime prices it otherwise."""
+    """In US dollars when the adapter knows the price; None counts as 0.0 for now."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

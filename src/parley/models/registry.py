@@ -89,7 +89,7 @@ class ModelRegistry:
         if family is not None and family in self._providers:
             return ResolvedModel(adapter=self._providers[family], provider=family, name=target)
         hint = (
-            f"it is a {family} model, but no {family!r} provider is configured"
+            f"it is a model of {family!r}, but no {family!r} provider is configured"
             if family
             else "no provider serves that name"
         )

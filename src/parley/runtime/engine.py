@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 
 from parley.config import DEFAULT_MAX_PROMPT_CHARS, OnBusy, SessionConfig, validate_session_id
-from parley.errors import SessionClosedError, SessionExistsError
+from parley.errors import ConfigError, SessionClosedError, SessionExistsError
 from parley.events import SessionResumeData, SessionResumeEvent, SessionStartData, SessionStartEvent
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage, new_id, utcnow
@@ -114,16 +114,23 @@ class Runtime:
         live.emit(SessionStartEvent, SessionStartData(model=model, title=config.title))
         return live
 
-    async def resume(self, session_id: str, *, on_busy: OnBusy = "enqueue") -> LiveSession:
-        """The live session for `session_id`, loading (and mending) it from the store if needed."""
+    async def resume(self, session_id: str, *, on_busy: OnBusy | None = None) -> LiveSession:
+        """The live session for `session_id`, loading (and mending) it from the store if needed.
+
+        `on_busy`, when given, replaces the session's setting; a session loaded from the store
+        starts with "enqueue".
+        """
         self.check_running()
         validate_session_id(session_id)
+        if on_busy not in (None, "enqueue", "reject"):
+            raise ConfigError(f"on_busy must be 'enqueue' or 'reject', not {on_busy!r}")
         live = self._live.get(session_id)
+        if live is None and session_id in self._loading:  # being loaded: share the result
+            live = await asyncio.shield(self._loading[session_id])
         if live is not None:
+            if on_busy is not None:
+                live.on_busy = on_busy
             return live
-        loading = self._loading.get(session_id)
-        if loading is not None:  # another caller is loading it: share the result
-            return await asyncio.shield(loading)
         future: asyncio.Future[LiveSession] = asyncio.get_running_loop().create_future()
         self._loading[session_id] = future
         try:
@@ -133,7 +140,7 @@ class Runtime:
             if mended:
                 await self.store.append_messages(session_id, mended)
                 history.extend(mended)
-            live = self._make_live(info, history, on_busy)
+            live = self._make_live(info, history, on_busy or "enqueue")
             live.emit(
                 SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
             )
@@ -168,7 +175,7 @@ class Runtime:
         validate_session_id(session_id)
         live = self._live.pop(session_id, None)
         if live is not None:
-            await live.close("was deleted")
+            await live.close("was deleted", deleted=True)
         await self.store.delete_session(session_id)
 
     async def close(self, live: LiveSession) -> None:

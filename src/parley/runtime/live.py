@@ -98,6 +98,7 @@ class LiveSession:
         self._worker: asyncio.Task[None] | None = None
         self._last_event_id: str | None = None
         self._closed_reason: str | None = None
+        self._deleted = False
 
     @property
     def busy(self) -> bool:
@@ -124,10 +125,12 @@ class LiveSession:
 
     def enqueue(self, prompt: str, *, listen: bool) -> Turn:
         if self._closed_reason is not None:
-            raise SessionClosedError(
-                f"session {self.session_id!r} {self._closed_reason}; "
-                f"resume_session({self.session_id!r}) to continue it"
+            then = (
+                "create_session() starts a new one"
+                if self._deleted
+                else f"resume_session({self.session_id!r}) to continue it"
             )
+            raise SessionClosedError(f"session {self.session_id!r} {self._closed_reason}; {then}")
         if not prompt.strip():
             raise InvalidPromptError("the message is empty; send some text")
         if len(prompt) > self.max_prompt_chars:
@@ -179,10 +182,15 @@ class LiveSession:
         await turn.done.wait()
         return True
 
-    async def close(self, reason: str = "was closed") -> None:
-        """Drop queued turns, abort the running one (keeping its partial reply), and stop."""
+    async def close(self, reason: str = "was closed", *, deleted: bool = False) -> None:
+        """Drop queued turns, abort the running one (keeping its partial reply), and stop.
+
+        `deleted` says the session is about to be removed from the store, so errors do not
+        point at a history that will not be there.
+        """
         if self._closed_reason is None:
             self._closed_reason = reason
+        self._deleted = self._deleted or deleted
         while self._pending:
             self._pending.popleft().drop(
                 SessionClosedError(f"session {self.session_id!r} {reason} before this turn ran")
@@ -191,6 +199,7 @@ class LiveSession:
             self._running.abort(f"the session {reason}")
         if self._worker is not None:
             await asyncio.shield(self._worker)
+        await self.bus.drain()
 
     # --- one turn ---------------------------------------------------------------------------
 
@@ -257,9 +266,13 @@ class LiveSession:
             self.emit(AssistantUsageEvent, stats.usage_data(model, usage), turn)
         if turn.abort_reason is not None:
             self.emit(AbortEvent, AbortData(reason=turn.abort_reason), turn)
+            kept = (
+                "its history is deleted with it"
+                if self._deleted
+                else "the text streamed so far is kept in the history, marked interrupted"
+            )
             turn.error = TurnAbortedError(
-                f"the turn of session {self.session_id!r} was aborted ({turn.abort_reason}); "
-                "the text streamed so far is kept in the history, marked interrupted"
+                f"the turn of session {self.session_id!r} was aborted ({turn.abort_reason}); {kept}"
             )
         if error is not None:
             turn.error = error

@@ -156,9 +156,12 @@ class SQLiteStore:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-sqlite")
         try:
             self._conn = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             executor.shutdown(wait=False)
-            raise StoreError(f"cannot open SQLite store {str(self.path)!r}: {exc}") from exc
+            raise StoreError(
+                f"cannot open SQLite store {str(self.path)!r}: {exc}; check that the path is a "
+                "writable file in a folder you can create"
+            ) from exc
         except BaseException:
             executor.shutdown(wait=False)
             raise

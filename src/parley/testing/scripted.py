@@ -51,8 +51,9 @@ class ScriptedModel:
     """Answers each call with the next scripted item, and records every request.
 
     An item is a reply text, an exception to raise, a `Reply`, or a function of the request
-    returning either. A call beyond the script raises `UnexpectedModelCall`;
-    `assert_consumed()` fails when scripted items were left unused.
+    returning either. A call beyond the script raises `UnexpectedModelCall` (the turn fails
+    with a ProviderResponseError naming it); `assert_consumed()` fails when scripted items
+    were left unused or a call came that was not scripted.
 
         model = ScriptedModel("Hi!", RateLimitError("slow down"), Reply(text="ok", token_delay=0.1))
         client = Client(store="memory://", config=ClientConfig(providers={"scripted": model}))
@@ -63,6 +64,7 @@ class ScriptedModel:
         self._script: deque[ScriptItem] = deque(script)
         self._provider = provider
         self.requests: list[ModelRequest] = []
+        self.unexpected_calls = 0
 
     @property
     def provider(self) -> str:
@@ -81,12 +83,17 @@ class ScriptedModel:
         return len(self._script)
 
     def assert_consumed(self) -> None:
+        if self.unexpected_calls:
+            raise UnexpectedModelCall(
+                f"{self.unexpected_calls} model call(s) came beyond the end of the script"
+            )
         if self._script:
             raise AssertionError(f"{len(self._script)} scripted model call(s) never happened")
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         self.requests.append(request)
         if not self._script:
+            self.unexpected_calls += 1
             raise UnexpectedModelCall(
                 f"model call #{len(self.requests)} was not scripted (last message: "
                 f"{request.messages[-1].text if request.messages else ''!r})"
