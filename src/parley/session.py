@@ -121,23 +121,35 @@ class Session:
         # done was set: the events still queued are of no interest to send_and_wait
 
     async def _give_up(self, turn: Turn, quiet_limit: float) -> None:
-        error = TurnTimeoutError(
-            f"session {self.session_id!r} emitted no event for {quiet_limit:g}s, so the turn "
-            "was aborted; pass a larger timeout= for slow models, or timeout=None to wait"
+        quiet = f"session {self.session_id!r} emitted no event for {quiet_limit:g}s"
+        queued = TurnTimeoutError(
+            f"{quiet} while this turn waited behind another one, so it was taken out of the "
+            "queue unsent; abort() stops the turn that holds the session"
         )
-        if not self._live.cancel_pending(turn, error):
-            turn.abort(f"no event for {quiet_limit:g}s")
-            await turn.done.wait()
-        turn.error = error
+        if self._live.cancel_pending(turn, queued):
+            return
+        aborted = turn.abort(f"no event for {quiet_limit:g}s")
+        await turn.done.wait()
+        if not aborted:  # it finished meanwhile and its reply is stored: that is a success
+            return
+        turn.error = TurnTimeoutError(
+            f"{quiet}, so the turn was aborted; pass a larger timeout= for slow models, or "
+            "timeout=None to wait"
+        )
 
-    async def stream(self, message: str | MessageOptions) -> AsyncGenerator[SessionEvent, None]:
-        """Send, then yield exactly this turn's events, ending with `session.idle`.
+    def stream(self, message: str | MessageOptions) -> AsyncGenerator[SessionEvent, None]:
+        """Send now, and return an iterator over exactly this turn's events, up to `session.idle`.
 
-        Failures arrive as a `session.error` event rather than an exception. Leaving the loop
-        early does not abort the turn; call `abort()` for that.
+        The turn is queued when `stream` is called, not when iteration starts, so it keeps its
+        place among other sends. Failures arrive as a `session.error` event rather than an
+        exception. Leaving the loop early does not abort the turn; call `abort()` for that.
         """
         self._runtime.check_running()
         turn = self._live.enqueue(_prompt(message), listen=True)
+        return self._events(turn)
+
+    @staticmethod
+    async def _events(turn: Turn) -> AsyncGenerator[SessionEvent, None]:
         queue = turn.events
         assert queue is not None
         try:
@@ -176,7 +188,10 @@ class Session:
     async def set_model(self, model: str) -> None:
         """Use `model` from the next turn on; the history is kept."""
         if self._live.closed:
-            raise SessionClosedError(f"session {self.session_id!r} is closed")
+            raise SessionClosedError(
+                f"session {self.session_id!r} is closed; "
+                f"resume_session({self.session_id!r}) opens it again"
+            )
         await self._runtime.set_model(self._live, model)
 
     async def close(self) -> None:

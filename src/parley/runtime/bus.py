@@ -59,6 +59,7 @@ class EventBus:
             log.exception("event handler %r failed on %s", handler, event.type)
 
     async def drain(self) -> None:
-        """Wait for the async handlers still running."""
-        while self._tasks:
-            await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+        """Wait for the async handlers still running (but not the one calling, if it is one)."""
+        me = asyncio.current_task()
+        while others := [task for task in self._tasks if task is not me]:
+            await asyncio.gather(*others, return_exceptions=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 
 from parley.config import DEFAULT_MAX_PROMPT_CHARS, OnBusy, SessionConfig, validate_session_id
 from parley.errors import ConfigError, SessionClosedError, SessionExistsError
@@ -38,7 +40,7 @@ class Runtime:
         self.bus = EventBus()
         self._owns_store = owns_store
         self._live: dict[str, LiveSession] = {}
-        self._loading: dict[str, asyncio.Future[LiveSession]] = {}
+        self._locks: dict[str, _IdLock] = {}
         self._running = False
 
     @property
@@ -90,27 +92,44 @@ class Runtime:
         self._live[info.session_id] = live
         return live
 
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, session_id: str) -> AsyncIterator[None]:
+        """Serialise create, resume, close and delete of one id (other ids are not held up)."""
+        entry = self._locks.get(session_id)
+        if entry is None:
+            entry = self._locks[session_id] = _IdLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[session_id]
+
     async def create(self, config: SessionConfig) -> LiveSession:
         self.check_running()
         model = config.model or self.default_model
         self.registry.resolve(model)
         session_id = config.session_id or new_id()
-        if session_id in self._live or session_id in self._loading:
-            raise SessionExistsError(session_id)
-        now = utcnow()
-        info = SessionInfo(
-            session_id=session_id,
-            model=model,
-            title=config.title,
-            created_at=now,
-            updated_at=now,
-            message_count=0,
-            usage=Usage(),
-            metadata=dict(config.metadata),
-            system_message=config.system_message,
-        )
-        await self.store.create_session(info)
-        live = self._make_live(info, [], config.on_busy)
+        async with self._exclusive(session_id):
+            self.check_running()
+            if session_id in self._live:
+                raise SessionExistsError(session_id)
+            now = utcnow()
+            info = SessionInfo(
+                session_id=session_id,
+                model=model,
+                title=config.title,
+                created_at=now,
+                updated_at=now,
+                message_count=0,
+                usage=Usage(),
+                metadata=dict(config.metadata),
+                system_message=config.system_message,
+            )
+            await self.store.create_session(info)
+            live = self._make_live(info, [], config.on_busy)
         live.emit(SessionStartEvent, SessionStartData(model=model, title=config.title))
         return live
 
@@ -125,32 +144,27 @@ class Runtime:
         if on_busy not in (None, "enqueue", "reject"):
             raise ConfigError(f"on_busy must be 'enqueue' or 'reject', not {on_busy!r}")
         live = self._live.get(session_id)
-        if live is None and session_id in self._loading:  # being loaded: share the result
-            live = await asyncio.shield(self._loading[session_id])
-        if live is not None:
-            if on_busy is not None:
-                live.on_busy = on_busy
-            return live
-        future: asyncio.Future[LiveSession] = asyncio.get_running_loop().create_future()
-        self._loading[session_id] = future
-        try:
-            info = await self.store.get_session(session_id)
-            history = await self.store.read_messages(session_id)
-            mended = repair(history, info.model)
-            if mended:
-                await self.store.append_messages(session_id, mended)
-                history.extend(mended)
-            live = self._make_live(info, history, on_busy or "enqueue")
-            live.emit(
-                SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
-            )
-            future.set_result(live)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: nobody else may be waiting
-            raise
-        finally:
-            del self._loading[session_id]
+        if live is None or live.closed:
+            async with self._exclusive(session_id):
+                self.check_running()
+                live = self._live.get(session_id)  # another caller may have loaded it
+                if live is None:
+                    live = await self._load(session_id, on_busy or "enqueue")
+        if on_busy is not None:
+            live.on_busy = on_busy
+        return live
+
+    async def _load(self, session_id: str, on_busy: OnBusy) -> LiveSession:
+        info = await self.store.get_session(session_id)
+        history = await self.store.read_messages(session_id)
+        mended = repair(history, info.model)
+        if mended:
+            await self.store.append_messages(session_id, mended)
+            history.extend(mended)
+        live = self._make_live(info, history, on_busy)
+        live.emit(
+            SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
+        )
         return live
 
     def _with_busy(self, info: SessionInfo) -> SessionInfo:
@@ -173,15 +187,18 @@ class Runtime:
         """Abort its turn if one runs, then remove the session and its history."""
         self.check_running()
         validate_session_id(session_id)
-        live = self._live.pop(session_id, None)
-        if live is not None:
-            await live.close("was deleted", deleted=True)
-        await self.store.delete_session(session_id)
+        async with self._exclusive(session_id):
+            live = self._live.get(session_id)
+            if live is not None:
+                await live.close("was deleted", deleted=True)
+                del self._live[session_id]
+            await self.store.delete_session(session_id)
 
     async def close(self, live: LiveSession) -> None:
-        await live.close()
-        if self._live.get(live.session_id) is live:
-            del self._live[live.session_id]
+        async with self._exclusive(live.session_id):
+            await live.close()
+            if self._live.get(live.session_id) is live:
+                del self._live[live.session_id]
 
     async def messages(self, live: LiveSession) -> list[Message]:
         if not live.closed:
@@ -194,3 +211,13 @@ class Runtime:
         self.registry.resolve(model)
         await self.store.update_session(live.session_id, model=model)
         live.model = model
+
+
+class _IdLock:
+    """A lock for one session id, dropped from the table when nobody holds or awaits it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0

@@ -3,7 +3,8 @@
 This is the one place that decides what a history may look like and how a damaged one is
 mended. Today it guarantees that every user message is answered: a turn cut off by a crash
 (its user message stored, its reply never) is closed with an empty assistant message marked
-`interrupted` when the session is next loaded.
+`interrupted` when the session is next loaded, and a turn whose reply could not be stored is
+closed the same way by the next turn's first write.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from collections.abc import Sequence
 
 from parley.messages import Message, new_id, utcnow
 
-__all__ = ["CRASH_NOTE", "derive_title", "model_view", "repair"]
+__all__ = ["CRASH_NOTE", "UNSTORED_NOTE", "derive_title", "model_view", "repair"]
 
 CRASH_NOTE = "the process stopped before this reply was complete"
+UNSTORED_NOTE = "the reply could not be stored"
 _TITLE_LENGTH = 60
 
 
@@ -26,7 +28,7 @@ def derive_title(text: str) -> str:
     return title or "(empty)"
 
 
-def repair(history: Sequence[Message], model: str) -> list[Message]:
+def repair(history: Sequence[Message], model: str, note: str = CRASH_NOTE) -> list[Message]:
     """The messages to append so that `history` ends in a complete turn (often none)."""
     if history and history[-1].role == "user":
         return [
@@ -37,7 +39,7 @@ def repair(history: Sequence[Message], model: str) -> list[Message]:
                 created_at=utcnow(),
                 model=model,
                 interrupted=True,
-                error=CRASH_NOTE,
+                error=note,
             )
         ]
     return []

@@ -58,7 +58,7 @@ from parley.models.base import (
 )
 from parley.models.registry import ModelRegistry
 from parley.runtime.bus import EventBus
-from parley.runtime.history import derive_title, model_view
+from parley.runtime.history import UNSTORED_NOTE, derive_title, model_view, repair
 from parley.runtime.turn import Turn
 from parley.stores.base import Store
 
@@ -176,9 +176,8 @@ class LiveSession:
     async def abort(self, reason: str = "abort() was called") -> bool:
         """Abort the running turn (queued turns still run); False when none was running."""
         turn = self._running
-        if turn is None:
+        if turn is None or not turn.abort(reason):
             return False
-        turn.abort(reason)
         await turn.done.wait()
         return True
 
@@ -196,7 +195,7 @@ class LiveSession:
                 SessionClosedError(f"session {self.session_id!r} {reason} before this turn ran")
             )
         if self._running is not None:
-            self._running.abort(f"the session {reason}")
+            self._running.abort(f"the session {reason}")  # False while storing: let it finish
         if self._worker is not None:
             await asyncio.shield(self._worker)
         await self.bus.drain()
@@ -206,18 +205,20 @@ class LiveSession:
     async def _execute(self, turn: Turn) -> None:
         user = Message.user(turn.prompt, id=turn.message_id)
         first_message = not any(m.role == "user" for m in self.history)
+        # A previous turn whose reply could not be stored left its user message unanswered:
+        # close it in the same write, so the history never holds two user messages in a row.
+        rows = [*repair(self.history, self.model, UNSTORED_NOTE), user]
         try:
-            await self._store.append_messages(self.session_id, [user])
-            if first_message and self.title is None:
-                self.title = derive_title(turn.prompt)
-                await self._store.update_session(self.session_id, title=self.title)
+            await self._store.append_messages(self.session_id, rows)
         except ParleyError as exc:  # nothing of this turn was stored: report and move on
             turn.error = exc
             self.emit(SessionErrorEvent, _error_data(exc), turn)
             self.emit(SessionIdleEvent, _IDLE, turn)
             turn.done.set()
             return
-        self.history.append(user)
+        self.history.extend(rows)
+        if first_message and self.title is None:
+            await self._set_title(derive_title(turn.prompt))
         self.emit(UserMessageEvent, UserMessageData(message_id=user.id, content=turn.prompt), turn)
         self.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
 
@@ -239,6 +240,7 @@ class LiveSession:
                 error = exc
             except Exception as exc:  # an adapter broke its contract; keep the session usable
                 error = ProviderResponseError(f"the model adapter failed: {exc!r}")
+        turn.committing = True  # an abort from here on would misreport a finished reply
         interrupted = turn.aborted or error is not None
         text = "".join(chunks)
         usage = stats.usage()
@@ -281,6 +283,15 @@ class LiveSession:
         turn.result = reply
         self.emit(SessionIdleEvent, _IDLE, turn)
         turn.done.set()
+
+    async def _set_title(self, title: str) -> None:
+        """Best effort: a title is a convenience, never a reason to fail a turn."""
+        try:
+            await self._store.update_session(self.session_id, title=title)
+        except ParleyError:
+            log.warning("could not store the title of session %s", self.session_id, exc_info=True)
+        else:
+            self.title = title
 
     async def _stream(
         self, turn: Turn, model: str, reply_id: str, chunks: list[str], stats: _TurnStats

@@ -23,17 +23,23 @@ class Turn:
     error: ParleyError | None = None
     abort_reason: str | None = None
     stream_task: asyncio.Task[object] | None = None
+    committing: bool = False
+    """Set once the model has finished: from then on the reply is being stored as it is."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def aborted(self) -> bool:
         return self.abort_reason is not None
 
-    def abort(self, reason: str) -> None:
+    def abort(self, reason: str) -> bool:
+        """Ask the turn to stop; False when it is too late (its reply is being stored)."""
+        if self.committing or self.done.is_set():
+            return False
         if self.abort_reason is None:
             self.abort_reason = reason
         if self.stream_task is not None:
             self.stream_task.cancel()
+        return True
 
     def deliver(self, event: SessionEvent) -> None:
         if self.events is not None:

@@ -41,7 +41,7 @@ class MemoryStore:
         self._messages[info.session_id] = []
 
     async def get_session(self, session_id: str) -> SessionInfo:
-        return self._get(session_id)
+        return _copy(self._get(session_id))
 
     async def list_sessions(self, query: SessionQuery) -> SessionPage:
         after = query.after
@@ -58,7 +58,7 @@ class MemoryStore:
                 continue
             matches.append((key, info))
         matches.sort(key=lambda item: item[0], reverse=True)
-        page = [info for _, info in matches[: query.limit]]
+        page = [_copy(info) for _, info in matches[: query.limit]]
         cursor = None
         if len(matches) > query.limit:
             cursor = encode_cursor(page[-1].updated_at, page[-1].session_id)
@@ -103,3 +103,8 @@ class MemoryStore:
     async def read_messages(self, session_id: str) -> list[Message]:
         self._get(session_id)
         return list(self._messages[session_id])
+
+
+def _copy(info: SessionInfo) -> SessionInfo:
+    """What callers get: changing its metadata dict must not change the store."""
+    return dataclasses.replace(info, metadata=dict(info.metadata))

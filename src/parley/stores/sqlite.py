@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from parley.errors import SessionExistsError, SessionNotFoundError, StoreError
 from parley.info import SessionInfo, SessionPage
@@ -92,6 +94,7 @@ class SQLiteStore:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._lock_file: IO[str] | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -113,8 +116,46 @@ class SQLiteStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    def _claim(self) -> IO[str] | None:
+        """Hold `<file>.lock` while open: the turn queue lives in this process, so a second
+        client on the same file could interleave turns. The OS drops the lock if we die."""
+        if sys.platform == "win32":  # pragma: no cover - no flock there
+            return None
+        import fcntl
+
+        handle = open(self.path.with_name(self.path.name + ".lock"), "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreError(
+                f"SQLite store {str(self.path)!r} is already open in another parley client "
+                f"(process {owner}); a SQLite store serves one client at a time. Stop the "
+                "other client, or give this one its own file or memory://"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._claim()
+        try:
+            return self._open_connection()
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the file drops the flock
+            self._lock_file = None
+
+    def _open_connection(self) -> sqlite3.Connection:
         # Autocommit mode: every write below opens its own explicit transaction.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
@@ -172,6 +213,7 @@ class SQLiteStore:
             return
         conn, executor = self._conn, self._executor
         await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        self._release()
         self._conn = self._executor = None
         executor.shutdown(wait=True)
 
