@@ -204,7 +204,6 @@ class LiveSession:
 
     async def _execute(self, turn: Turn) -> None:
         user = Message.user(turn.prompt, id=turn.message_id)
-        first_message = not any(m.role == "user" for m in self.history)
         # A previous turn whose reply could not be stored left its user message unanswered:
         # close it in the same write, so the history never holds two user messages in a row.
         rows = [*repair(self.history, self.model, UNSTORED_NOTE), user]
@@ -217,7 +216,7 @@ class LiveSession:
             turn.done.set()
             return
         self.history.extend(rows)
-        if first_message and self.title is None:
+        if self.title is None:  # the first turn names the session, unless it was named
             await self._set_title(derive_title(turn.prompt))
         self.emit(UserMessageEvent, UserMessageData(message_id=user.id, content=turn.prompt), turn)
         self.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
