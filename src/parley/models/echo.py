@@ -21,7 +21,7 @@ from parley.models.base import (
     StreamUsage,
 )
 
-__all__ = ["EchoModel", "echo_reply"]
+__all__ = ["EchoModel", "count_prompt_tokens", "echo_reply", "split_tokens"]
 
 _TOKEN = re.compile(r"\S+\s*")
 _QUOTE_LIMIT = 80
@@ -50,8 +50,16 @@ def echo_reply(model: str, messages: list[Message] | tuple[Message, ...]) -> str
     return f"[offline echo · {model}] You said {_quote(latest)}. {context}"
 
 
-def _count_tokens(text: str) -> int:
-    return len(_TOKEN.findall(text))
+def split_tokens(text: str) -> list[str]:
+    """Offline models' tokens: each word with the whitespace after it, so they join back."""
+    return _TOKEN.findall(text)
+
+
+def count_prompt_tokens(request: ModelRequest) -> int:
+    """How many offline tokens a request's messages and system message hold."""
+    return sum(len(split_tokens(m.text)) for m in request.messages) + len(
+        split_tokens(request.system or "")
+    )
 
 
 class EchoModel:
@@ -82,16 +90,16 @@ class EchoModel:
             else f"{self._provider}:{request.model}"
         )
         reply = echo_reply(label, tuple(request.messages))
-        tokens = _TOKEN.findall(reply)
+        tokens = split_tokens(reply)
         for token in tokens:
             if self.token_delay:
                 await asyncio.sleep(self.token_delay)
             else:
                 await asyncio.sleep(0)  # yield, as a network read would, so turns interleave fairly
             yield StreamTextDelta(text=token)
-        prompt = sum(_count_tokens(m.text) for m in request.messages)
-        prompt += _count_tokens(request.system or "")
-        yield StreamUsage(input_tokens=prompt, output_tokens=len(tokens), cost=0.0)
+        yield StreamUsage(
+            input_tokens=count_prompt_tokens(request), output_tokens=len(tokens), cost=0.0
+        )
         yield StreamFinish(reason="stop")
 
     async def aclose(self) -> None:

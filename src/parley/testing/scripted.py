@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -16,10 +15,9 @@ from parley.models.base import (
     StreamTextDelta,
     StreamUsage,
 )
+from parley.models.echo import count_prompt_tokens, split_tokens
 
 __all__ = ["Reply", "ScriptItem", "ScriptedModel", "UnexpectedModelCall"]
-
-_TOKEN = re.compile(r"\S+\s*")
 
 
 class UnexpectedModelCall(AssertionError):
@@ -104,7 +102,7 @@ class ScriptedModel:
         if isinstance(item, BaseException):
             raise item
         reply = item if isinstance(item, Reply) else Reply(text=item)
-        tokens = _TOKEN.findall(reply.text)
+        tokens = split_tokens(reply.text)
         for token in tokens:
             await asyncio.sleep(reply.token_delay)
             yield StreamTextDelta(text=token)
@@ -112,7 +110,7 @@ class ScriptedModel:
             await asyncio.Event().wait()
         if reply.error is not None:
             raise reply.error
-        prompt = sum(len(_TOKEN.findall(m.text)) for m in request.messages)
+        prompt = count_prompt_tokens(request)
         yield StreamUsage(
             input_tokens=prompt if reply.input_tokens is None else reply.input_tokens,
             output_tokens=len(tokens) if reply.output_tokens is None else reply.output_tokens,
