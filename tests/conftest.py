@@ -65,3 +65,27 @@ def run_python(tmp_path: Path) -> RunPython:
         )
 
     return run
+
+
+PROVIDER_ENV = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_VERSION",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_ENDPOINT",
+    "OPENROUTER_API_KEY",
+    "PARLEY_CONFIG",
+    "PARLEY_STORE",
+)
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test sees the developer's keys, endpoints or parley.toml files."""
+    for name in PROVIDER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))

@@ -97,11 +97,16 @@ async def test_unknown_ids_raise_session_not_found(client: Client) -> None:
 
 
 async def test_unknown_model_fails_at_create_with_what_to_do(client: Client) -> None:
-    with pytest.raises(UnknownModelError, match="openai") as info:
-        await client.create_session(model="gpt-5")
-    assert "configured" in str(info.value)
-    with pytest.raises(UnknownModelError):
+    with pytest.raises(UnknownModelError, match="configured: ") as info:
+        await client.create_session(model="mystery-model")
+    assert "'provider:model'" in str(info.value)
+    with pytest.raises(UnknownModelError, match="no provider 'nowhere'"):
         await client.create_session(model="nowhere:x")
+    # A known family whose provider has no key: said at create, naming the variable to set.
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        await client.create_session(model="gpt-5")
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        await client.create_session(model="anthropic:claude-sonnet-4-5")
     page = await client.list_sessions()
     assert len(page) == 0  # nothing half-created
 

@@ -152,5 +152,6 @@ def test_session_config_is_frozen() -> None:
 
 def test_client_config_defaults_to_echo() -> None:
     config = ClientConfig()
-    assert config.default_model == DEFAULT_MODEL == "echo"
+    assert config.default_model is None  # then parley.toml's, then DEFAULT_MODEL
+    assert DEFAULT_MODEL == "echo"
     assert dict(config.providers) == {}

@@ -54,7 +54,11 @@ def test_models_are_chosen_by_flag_and_unknown_ones_fail_cleanly(run_python: Run
     )
     assert "echo:one (offline)" in out
     assert "echo:two (offline)" in out
-    failed = run_python(str(EXAMPLE), "--model", "gpt-5", "--store", "memory://")
+    failed = run_python(str(EXAMPLE), "--model", "nowhere:x", "--store", "memory://")
     assert failed.returncode == 1
-    assert failed.stderr.startswith("error: unknown model 'gpt-5'")
+    assert failed.stderr.startswith("error: unknown model 'nowhere:x'")
     assert "Traceback" not in failed.stderr
+    keyless = run_python(str(EXAMPLE), "--model", "gpt-5", "--store", "memory://")
+    assert keyless.returncode == 1
+    assert keyless.stderr.startswith("error: provider 'openai' needs an API key")
+    assert "OPENAI_API_KEY" in keyless.stderr

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from parley.config import ClientConfig, OnBusy, SessionConfig
+from parley.config import DEFAULT_MODEL, ClientConfig, OnBusy, SessionConfig
 from parley.errors import ConfigError
 from parley.info import SessionInfo, SessionPage
+from parley.models.providers import ConfigFile, load_config_files, merged_providers
 from parley.models.registry import ModelRegistry
 from parley.runtime.bus import Handler, Unsubscribe
 from parley.runtime.engine import Runtime
@@ -43,11 +44,16 @@ class Client:
         else:
             raise ConfigError(f"store must be a URL string or a Store, not {type(store).__name__}")
         self.store = store_obj
-        registry = ModelRegistry(providers=self.config.providers)
+        files = load_config_files() if self.config.config_files else ConfigFile()
+        registry = ModelRegistry(
+            providers=merged_providers(files, self.config.providers),
+            aliases={**files.aliases, **self.config.aliases},
+        )
         self._runtime = Runtime(
             store_obj,
             registry,
-            default_model=self.config.default_model,
+            default_model=self.config.default_model or files.default_model or DEFAULT_MODEL,
+            retry=self.config.retry,
             owns_store=owns,
             max_prompt_chars=self.config.max_prompt_chars,
         )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from parley.errors import ConfigError, InvalidSessionIdError
 
@@ -16,8 +17,12 @@ __all__ = [
     "DEFAULT_MAX_PROMPT_CHARS",
     "DEFAULT_MODEL",
     "MAX_SESSION_ID_LENGTH",
+    "PROVIDER_TYPES",
     "ClientConfig",
     "OnBusy",
+    "ProviderConfig",
+    "ProviderType",
+    "RetryPolicy",
     "SessionConfig",
     "validate_session_id",
 ]
@@ -82,6 +87,10 @@ class SessionConfig:
     - `metadata`: string tags such as ``{"owner": "u-42"}``, filterable in `list_sessions`.
     - `on_busy`: what a send does while another turn of this session is queued or running:
       ``"enqueue"`` (wait its turn, the default) or ``"reject"`` (raise SessionBusyError).
+    - `provider`: this session's own provider (bring your own key), instead of routing `model`
+      through the client's providers; `model` is then the name that provider knows. Its key is
+      kept in memory only: pass the provider again to `resume_session` after a restart, or
+      give it an `api_key_env`.
     """
 
     model: str | None = None
@@ -90,8 +99,11 @@ class SessionConfig:
     title: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     on_busy: OnBusy = "enqueue"
+    provider: ProviderConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.provider is not None and not isinstance(self.provider, ProviderConfig):
+            raise ConfigError(f"provider must be a ProviderConfig, not {self.provider!r}")
         if self.session_id is not None:
             validate_session_id(self.session_id)
         if self.on_busy not in ("enqueue", "reject"):
@@ -101,19 +113,115 @@ class SessionConfig:
         object.__setattr__(self, "metadata", _validate_metadata(self.metadata))
 
 
+ProviderType: TypeAlias = Literal["openai", "azure", "anthropic"]
+PROVIDER_TYPES: tuple[ProviderType, ...] = ("openai", "azure", "anthropic")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderConfig:
+    """Where a provider is and how to authenticate: configuration, not code.
+
+    `type` names the wire API: ``"openai"`` serves every OpenAI-compatible endpoint (OpenAI,
+    Ollama, vLLM, llama.cpp, LM Studio, OpenRouter...), ``"azure"`` Azure OpenAI (its
+    deployment URLs, ``api-version`` and ``api-key`` header), ``"anthropic"`` Anthropic.
+    The key comes from `api_key`, else from the environment variable `api_key_env`; the base URL
+    from `base_url`, else `base_url_env`, else the SDK's default. The key is never stored nor
+    shown in a repr or a log.
+    """
+
+    type: ProviderType = "openai"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+    base_url_env: str | None = None
+    key_required: bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)
+    api_version: str | None = None
+    """Azure OpenAI's ``api-version`` (else ``$OPENAI_API_VERSION``)."""
+    timeout: float = 120.0
+    """Seconds to wait for the provider to answer or to send the next chunk."""
+
+    def __post_init__(self) -> None:
+        if self.type not in PROVIDER_TYPES:
+            raise ConfigError(
+                f"provider type must be one of {', '.join(PROVIDER_TYPES)}, not {self.type!r}"
+            )
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float):
+            raise ConfigError(f"timeout must be a number of seconds, not {self.timeout!r}")
+        if self.timeout <= 0:
+            raise ConfigError(f"timeout must be > 0 seconds, not {self.timeout}")
+        object.__setattr__(self, "headers", _validate_metadata(self.headers))
+
+    def public(self) -> dict[str, Any]:
+        """Everything but the key: what may be stored with a session."""
+        data = dataclasses.asdict(self)
+        del data["api_key"]
+        data["headers"] = dict(self.headers)
+        return data
+
+    @classmethod
+    def from_public(cls, data: Mapping[str, Any]) -> ProviderConfig:
+        known = {f.name for f in dataclasses.fields(cls)} - {"api_key"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown provider setting(s): {', '.join(unknown)}")
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How a model call that failed with a retryable error (429, 5xx, unreachable) is retried.
+
+    Only calls that failed before streaming any text are retried, so no reply is duplicated.
+    Delays grow from `initial_delay` by `multiplier` up to `max_delay`; a `Retry-After` the
+    provider sent is honoured instead, unless it is longer than `max_delay` (then the error is
+    raised at once: waiting that long is the caller's decision).
+    """
+
+    max_attempts: int = 3
+    initial_delay: float = 0.5
+    multiplier: float = 2.0
+    max_delay: float = 30.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ConfigError(f"max_attempts must be an int, not {self.max_attempts!r}")
+        if self.max_attempts < 1:
+            raise ConfigError("max_attempts must be at least 1 (1 means no retry)")
+        if min(self.initial_delay, self.max_delay) < 0 or self.multiplier < 1:
+            raise ConfigError("retry delays must be >= 0 and the multiplier >= 1")
+
+    def delay(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None when not to retry."""
+        if attempt >= self.max_attempts:
+            return None
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_delay else None
+        return min(self.initial_delay * self.multiplier ** (attempt - 1), self.max_delay)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClientConfig:
     """How a client runs.
 
-    - `default_model`: the model of sessions created without one.
-    - `providers`: extra model adapters by provider name, on top of the built-in ones; a
-      session whose model is ``"name:model"`` is served by ``providers["name"]``.
+    - `default_model`: the model of sessions created without one (else `default_model` from
+      parley.toml, else ``"echo"``).
+    - `providers`: providers by name, on top of the built-in presets and parley.toml: a
+      `ProviderConfig`, or a ready `ModelAdapter` object. A session whose model is
+      ``"name:model"`` is served by ``providers["name"]``.
+    - `aliases`: short names for model strings, e.g. ``{"fast": "openai:gpt-5-mini"}``.
+    - `retry`: how failed model calls are retried.
+    - `config_files`: read ``./parley.toml`` and the user's ``parley/parley.toml`` (or the
+      file named by ``$PARLEY_CONFIG``); False reads none.
     - `max_prompt_chars`: the longest message a send accepts (InvalidPromptError beyond it);
       a guard against pasting a whole file by mistake, far above any model's context.
     """
 
-    default_model: str = DEFAULT_MODEL
-    providers: Mapping[str, ModelAdapter] = field(default_factory=dict)
+    default_model: str | None = None
+    providers: Mapping[str, ModelAdapter | ProviderConfig] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    config_files: bool = True
     max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
 
     def __post_init__(self) -> None:

@@ -19,8 +19,10 @@ Misuse (a caller's mistake, fixed by changing the call) is kept apart from runti
         ├── StoreError              the store could not be read or written
         └── ProviderError           the model provider failed
             ├── AuthenticationError     the provider rejected the key
-            ├── RateLimitError          the provider asked us to slow down
+            ├── RateLimitError          the provider asked us to slow down (retried)
+            ├── ProviderUnavailableError  5xx, overloaded or unreachable (retried)
             ├── ProviderTimeoutError    the provider did not answer in time
+            ├── ProviderRequestError    the provider refused the request (400, 404, 422)
             └── ProviderResponseError   the provider answered with something unusable
 
 Every message says what to do next.
@@ -35,8 +37,10 @@ __all__ = [
     "InvalidSessionIdError",
     "ParleyError",
     "ProviderError",
+    "ProviderRequestError",
     "ProviderResponseError",
     "ProviderTimeoutError",
+    "ProviderUnavailableError",
     "RateLimitError",
     "RuntimeFailure",
     "SessionBusyError",
@@ -178,6 +182,19 @@ class RateLimitError(ProviderError):
     ) -> None:
         self.retry_after = retry_after
         super().__init__(message, provider=provider, status=status)
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider failed on its side (5xx, overloaded) or could not be reached; worth a retry."""
+
+    retryable = True
+
+
+class ProviderRequestError(ProviderError):
+    """The provider refused the request as invalid (400, 404, 422): retrying will not help.
+
+    A model name the provider does not know lands here; so would a history it rejects.
+    """
 
 
 class ProviderTimeoutError(ProviderError, TimeoutError):

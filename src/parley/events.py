@@ -132,8 +132,9 @@ class UsageData:
     model: str
     input_tokens: int
     output_tokens: int
-    cost: float
+    cost: float | None
     duration_ms: float
+    cached_tokens: int = 0
     time_to_first_token_ms: float | None = None
 
 
@@ -294,17 +295,25 @@ def event_to_dict(event: SessionEvent) -> dict[str, Any]:
     return encoded
 
 
+def _type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "null"
+    if hint is datetime:
+        return "an ISO-8601 timestamp"
+    return getattr(hint, "__name__", str(hint))
+
+
 def _check(value: Any, hint: Any, where: str) -> Any:
     """Validate `value` against a field type and convert it (datetimes, nested payloads)."""
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
-        errors = []
         for option in get_args(hint):
             try:
                 return _check(value, option, where)
-            except ValueError as exc:
-                errors.append(str(exc))
-        raise ValueError(errors[-1])
+            except ValueError:
+                continue
+        names = " or ".join(_type_name(option) for option in get_args(hint))
+        raise ValueError(f"{where}: expected {names}, got {value!r}")
     if origin is Literal:
         if value not in get_args(hint):
             raise ValueError(f"{where}: expected one of {get_args(hint)}, got {value!r}")

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from parley.config import OnBusy, ProviderConfig
 from parley.messages import Usage
 
 __all__ = ["SessionInfo", "SessionPage"]
@@ -25,6 +26,10 @@ class SessionInfo:
     """Tokens and cost summed over every model call of the session."""
     metadata: Mapping[str, str] = field(default_factory=dict)
     system_message: str | None = None
+    on_busy: OnBusy = "enqueue"
+    provider: ProviderConfig | None = None
+    """The session's own provider (bring your own key), without its key; None when the
+    session's model is routed through the client's providers."""
     busy: bool = False
     """Whether a turn is queued or running in this client right now."""
 

@@ -77,19 +77,28 @@ class Usage:
     """Tokens and cost of one model call, or totals over many."""
 
     input_tokens: int = 0
+    """All prompt tokens, cached ones included."""
     output_tokens: int = 0
-    cost: float = 0.0
-    """In US dollars; 0.0 where the price is unknown or the model is free (echo)."""
+    cached_tokens: int = 0
+    """The part of `input_tokens` the provider read from its prompt cache."""
+    cost: float | None = 0.0
+    """In US dollars. None where the price is unknown; 0.0 for free models (echo). In totals,
+    the sum of the known prices, and None only when no price was known."""
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
+        if self.cost is None or other.cost is None:
+            cost = other.cost if self.cost is None else self.cost
+        else:
+            cost = self.cost + other.cost
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
-            cost=self.cost + other.cost,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            cost=cost,
         )
 
 
@@ -171,7 +180,7 @@ def message_to_json(message: Message) -> str:
         body["model"] = message.model
     if message.usage is not None:
         u = message.usage
-        body["usage"] = [u.input_tokens, u.output_tokens, u.cost]
+        body["usage"] = [u.input_tokens, u.output_tokens, u.cost, u.cached_tokens]
     if message.interrupted:
         body["interrupted"] = True
     if message.error is not None:
@@ -191,7 +200,12 @@ def message_from_json(message_id: str, role: str, body: str) -> Message:
         parts=tuple(_part_from_dict(p) for p in data["parts"]),
         created_at=datetime.fromisoformat(data["created_at"]),
         model=data.get("model"),
-        usage=Usage(input_tokens=usage[0], output_tokens=usage[1], cost=usage[2])
+        usage=Usage(
+            input_tokens=usage[0],
+            output_tokens=usage[1],
+            cost=usage[2],
+            cached_tokens=usage[3] if len(usage) > 3 else 0,
+        )
         if usage
         else None,
         interrupted=bool(data.get("interrupted", False)),

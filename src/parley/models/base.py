@@ -54,9 +54,11 @@ class StreamToolCall:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StreamUsage:
     input_tokens: int
+    """All prompt tokens, cached ones included."""
     output_tokens: int
+    cached_tokens: int = 0
     cost: float | None = None
-    """In US dollars when the adapter knows the price; None counts as 0.0 for now."""
+    """In US dollars; None when the price is not known (never a made-up 0)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from parley.config import ProviderConfig
 from parley.errors import ConfigError, UnknownModelError
 from parley.models.base import ModelAdapter
 from parley.models.echo import EchoModel
+from parley.models.providers import build_adapter
 
 __all__ = ["ModelRegistry", "ResolvedModel", "family_provider"]
 
@@ -43,39 +45,75 @@ class ResolvedModel:
 
 
 class ModelRegistry:
-    """Providers by name, plus aliases. The offline `echo` provider is always there."""
+    """Providers by name, plus aliases. The offline `echo` provider is always there.
+
+    A provider is given as a ready `ModelAdapter` or as a `ProviderConfig`; adapters for
+    configs are built on first use (one SDK client, one connection pool per provider), which is
+    when a missing key or SDK is reported.
+    """
 
     def __init__(
         self,
-        providers: Mapping[str, ModelAdapter] | None = None,
+        providers: Mapping[str, ModelAdapter | ProviderConfig] | None = None,
         aliases: Mapping[str, str] | None = None,
     ) -> None:
-        self._providers: dict[str, ModelAdapter] = {"echo": EchoModel()}
-        for name, adapter in (providers or {}).items():
-            self.register(adapter, name=name)
+        self._configs: dict[str, ProviderConfig] = {}
+        self._adapters: dict[str, ModelAdapter] = {"echo": EchoModel()}
+        for name, provider in (providers or {}).items():
+            self.register(provider, name=name)
         self._aliases = dict(aliases or {})
 
-    def register(self, adapter: ModelAdapter, *, name: str | None = None) -> None:
-        name = adapter.provider if name is None else name
+    def register(self, provider: ModelAdapter | ProviderConfig, *, name: str | None = None) -> None:
+        if isinstance(provider, ProviderConfig):
+            if name is None:
+                raise ConfigError("a ProviderConfig is registered under a name: name='...'")
+        elif name is None:
+            name = provider.provider
         if not name or ":" in name:
             raise ConfigError(f"a provider name must be non-empty and have no ':'; got {name!r}")
-        self._providers[name] = adapter
+        self._adapters.pop(name, None)
+        self._configs.pop(name, None)
+        if isinstance(provider, ProviderConfig):
+            self._configs[name] = provider
+        else:
+            self._adapters[name] = provider
 
     @property
-    def providers(self) -> Mapping[str, ModelAdapter]:
-        return dict(self._providers)
+    def providers(self) -> dict[str, ModelAdapter | ProviderConfig]:
+        """A copy of what is registered: adapters, and configs not yet built into adapters."""
+        registered: dict[str, ModelAdapter | ProviderConfig] = dict(self._configs)
+        registered.update(self._adapters)
+        return registered
+
+    @property
+    def names(self) -> list[str]:
+        return sorted({*self._configs, *self._adapters})
+
+    def config(self, name: str) -> ProviderConfig | None:
+        """The configuration of a provider given as a ProviderConfig (None for adapters)."""
+        return self._configs.get(name)
+
+    def _adapter(self, name: str) -> ModelAdapter | None:
+        adapter = self._adapters.get(name)
+        if adapter is None and name in self._configs:
+            adapter = self._adapters[name] = build_adapter(name, self._configs[name])
+        return adapter
 
     def resolve(self, model: str) -> ResolvedModel:
-        """The adapter and provider-side name for `model`, or UnknownModelError saying why."""
+        """The adapter and provider-side name for `model`.
+
+        UnknownModelError when no provider serves the string; ConfigError when the provider
+        exists but cannot be used (its key or SDK is missing).
+        """
         if not isinstance(model, str) or not model.strip():
             raise UnknownModelError(str(model), "a model string must be non-empty text")
         target = self._aliases.get(model, model)
-        configured = ", ".join(sorted(self._providers))
+        configured = ", ".join(self.names)
         provider, sep, name = target.partition(":")
         if sep:
             if not name:
                 raise UnknownModelError(model, f"no model name after '{provider}:'")
-            adapter = self._providers.get(provider)
+            adapter = self._adapter(provider)
             if adapter is None:
                 raise UnknownModelError(
                     model,
@@ -83,11 +121,11 @@ class ModelRegistry:
                     "Use 'echo' to run offline, or configure that provider.",
                 )
             return ResolvedModel(adapter=adapter, provider=provider, name=name)
-        if target in self._providers:
-            return ResolvedModel(adapter=self._providers[target], provider=target, name=target)
+        if target in self._adapters:  # a bare adapter name: "echo", or one given as an object
+            return ResolvedModel(adapter=self._adapters[target], provider=target, name=target)
         family = family_provider(target)
-        if family is not None and family in self._providers:
-            return ResolvedModel(adapter=self._providers[family], provider=family, name=target)
+        if family is not None and (adapter := self._adapter(family)) is not None:
+            return ResolvedModel(adapter=adapter, provider=family, name=target)
         hint = (
             f"it is a model of {family!r}, but no {family!r} provider is configured"
             if family
@@ -96,9 +134,9 @@ class ModelRegistry:
         raise UnknownModelError(
             model,
             f"{hint} (configured: {configured}). Write models as 'provider:model', "
-            "e.g. 'echo:alpha' for the offline model.",
+            "e.g. 'openai:gpt-5' or 'echo:alpha' for the offline model.",
         )
 
     async def aclose(self) -> None:
-        for adapter in self._providers.values():
+        for adapter in self._adapters.values():
             await adapter.aclose()

@@ -7,11 +7,20 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 
-from parley.config import DEFAULT_MAX_PROMPT_CHARS, OnBusy, SessionConfig, validate_session_id
+from parley.config import (
+    DEFAULT_MAX_PROMPT_CHARS,
+    OnBusy,
+    ProviderConfig,
+    RetryPolicy,
+    SessionConfig,
+    validate_session_id,
+)
 from parley.errors import ConfigError, SessionClosedError, SessionExistsError
 from parley.events import SessionResumeData, SessionResumeEvent, SessionStartData, SessionStartEvent
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage, new_id, utcnow
+from parley.models.base import ModelAdapter
+from parley.models.providers import build_adapter
 from parley.models.registry import ModelRegistry
 from parley.runtime.bus import EventBus
 from parley.runtime.history import repair
@@ -32,8 +41,10 @@ class Runtime:
         default_model: str,
         owns_store: bool,
         max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.max_prompt_chars = max_prompt_chars
+        self.retry = retry or RetryPolicy()
         self.store = store
         self.registry = registry
         self.default_model = default_model
@@ -79,7 +90,13 @@ class Runtime:
 
     # --- sessions ---------------------------------------------------------------------------
 
-    def _make_live(self, info: SessionInfo, history: list[Message], on_busy: OnBusy) -> LiveSession:
+    def _make_live(
+        self,
+        info: SessionInfo,
+        history: list[Message],
+        on_busy: OnBusy,
+        own: ModelAdapter | None,
+    ) -> LiveSession:
         live = LiveSession(
             info,
             history,
@@ -88,6 +105,8 @@ class Runtime:
             client_bus=self.bus,
             on_busy=on_busy,
             max_prompt_chars=self.max_prompt_chars,
+            retry=self.retry,
+            own_adapter=own,
         )
         self._live[info.session_id] = live
         return live
@@ -110,8 +129,12 @@ class Runtime:
     async def create(self, config: SessionConfig) -> LiveSession:
         self.check_running()
         model = config.model or self.default_model
-        self.registry.resolve(model)
         session_id = config.session_id or new_id()
+        own = None
+        if config.provider is not None:  # bring your own key: this session's own adapter
+            own = build_adapter(f"session {session_id}", config.provider)
+        else:
+            self.registry.resolve(model)
         async with self._exclusive(session_id):
             self.check_running()
             if session_id in self._live:
@@ -124,16 +147,29 @@ class Runtime:
                 created_at=now,
                 updated_at=now,
                 message_count=0,
-                usage=Usage(),
+                usage=Usage(cost=None),
                 metadata=dict(config.metadata),
                 system_message=config.system_message,
+                on_busy=config.on_busy,
+                provider=_keyless(config.provider),
             )
-            await self.store.create_session(info)
-            live = self._make_live(info, [], config.on_busy)
+            try:
+                await self.store.create_session(info)
+            except BaseException:
+                if own is not None:
+                    await own.aclose()
+                raise
+            live = self._make_live(info, [], config.on_busy, own)
         live.emit(SessionStartEvent, SessionStartData(model=model, title=config.title))
         return live
 
-    async def resume(self, session_id: str, *, on_busy: OnBusy | None = None) -> LiveSession:
+    async def resume(
+        self,
+        session_id: str,
+        *,
+        on_busy: OnBusy | None = None,
+        provider: ProviderConfig | None = None,
+    ) -> LiveSession:
         """The live session for `session_id`, loading (and mending) it from the store if needed.
 
         `on_busy`, when given, replaces the session's setting; a session loaded from the store
@@ -149,19 +185,32 @@ class Runtime:
                 self.check_running()
                 live = self._live.get(session_id)  # another caller may have loaded it
                 if live is None:
-                    live = await self._load(session_id, on_busy or "enqueue")
+                    live = await self._load(session_id, on_busy, provider)
         if on_busy is not None:
             live.on_busy = on_busy
         return live
 
-    async def _load(self, session_id: str, on_busy: OnBusy) -> LiveSession:
+    async def _load(
+        self, session_id: str, on_busy: OnBusy | None, provider: ProviderConfig | None
+    ) -> LiveSession:
         info = await self.store.get_session(session_id)
+        own = None
+        if provider is not None or info.provider is not None:
+            chosen = provider or info.provider
+            assert chosen is not None
+            try:
+                own = build_adapter(f"session {session_id}", chosen)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"session {session_id!r} has its own provider, whose key is never stored: "
+                    f"pass provider=ProviderConfig(...) to resume_session ({exc})"
+                ) from None
         history = await self.store.read_messages(session_id)
         mended = repair(history, info.model)
         if mended:
             await self.store.append_messages(session_id, mended)
             history.extend(mended)
-        live = self._make_live(info, history, on_busy)
+        live = self._make_live(info, history, on_busy or info.on_busy, own)
         live.emit(
             SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
         )
@@ -208,7 +257,7 @@ class Runtime:
 
     async def set_model(self, live: LiveSession, model: str) -> None:
         self.check_running()
-        self.registry.resolve(model)
+        live.resolve(model)
         await self.store.update_session(live.session_id, model=model)
         live.model = model
 
@@ -221,3 +270,8 @@ class _IdLock:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.users = 0
+
+
+def _keyless(provider: ProviderConfig | None) -> ProviderConfig | None:
+    """What a store may keep of a provider: everything but its key."""
+    return None if provider is None else dataclasses.replace(provider, api_key=None)

@@ -12,13 +12,14 @@ streamed so far and `interrupted=True`, so the history always alternates and sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from parley.config import DEFAULT_MAX_PROMPT_CHARS
+from parley.config import DEFAULT_MAX_PROMPT_CHARS, RetryPolicy
 from parley.errors import (
     InvalidPromptError,
     ParleyError,
@@ -50,15 +51,18 @@ from parley.events import (
 from parley.info import SessionInfo
 from parley.messages import Message, TextPart, Usage, new_id, utcnow
 from parley.models.base import (
+    ModelAdapter,
     ModelRequest,
+    StreamEvent,
     StreamFinish,
     StreamTextDelta,
     StreamToolCall,
     StreamUsage,
 )
-from parley.models.registry import ModelRegistry
+from parley.models.registry import ModelRegistry, ResolvedModel
 from parley.runtime.bus import EventBus
 from parley.runtime.history import UNSTORED_NOTE, derive_title, model_view, repair
+from parley.runtime.retry import stream_with_retry
 from parley.runtime.turn import Turn
 from parley.stores.base import Store
 
@@ -80,6 +84,8 @@ class LiveSession:
         client_bus: EventBus,
         on_busy: str = "enqueue",
         max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
+        retry: RetryPolicy | None = None,
+        own_adapter: ModelAdapter | None = None,
     ) -> None:
         self.session_id = info.session_id
         self.model = info.model
@@ -87,6 +93,8 @@ class LiveSession:
         self.system_message = info.system_message
         self.on_busy = on_busy
         self.max_prompt_chars = max_prompt_chars
+        self.retry = retry or RetryPolicy()
+        self.own_adapter = own_adapter
         self.history = history
         self.bus = EventBus()
         self.last_activity = time.monotonic()
@@ -107,6 +115,12 @@ class LiveSession:
     @property
     def closed(self) -> bool:
         return self._closed_reason is not None
+
+    def resolve(self, model: str) -> ResolvedModel:
+        """The adapter for `model`: the session's own provider if it has one, else routing."""
+        if self.own_adapter is not None:
+            return ResolvedModel(adapter=self.own_adapter, provider="session", name=model)
+        return self._registry.resolve(model)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -141,7 +155,7 @@ class LiveSession:
             )
         if self.on_busy == "reject" and self.busy:
             raise SessionBusyError(self.session_id)
-        self._registry.resolve(self.model)  # an unusable model fails here, storing nothing
+        self.resolve(self.model)  # an unusable model fails here, storing nothing
         turn = Turn(prompt=prompt, events=asyncio.Queue() if listen else None)
         self._pending.append(turn)
         self.last_activity = time.monotonic()
@@ -199,6 +213,8 @@ class LiveSession:
         if self._worker is not None:
             await asyncio.shield(self._worker)
         await self.bus.drain()
+        if self.own_adapter is not None:
+            await self.own_adapter.aclose()
 
     # --- one turn ---------------------------------------------------------------------------
 
@@ -242,7 +258,7 @@ class LiveSession:
         turn.committing = True  # an abort from here on would misreport a finished reply
         interrupted = turn.aborted or error is not None
         text = "".join(chunks)
-        usage = stats.usage()
+        usage = stats.usage
         reply = Message(
             id=reply_id,
             role="assistant",
@@ -295,14 +311,27 @@ class LiveSession:
     async def _stream(
         self, turn: Turn, model: str, reply_id: str, chunks: list[str], stats: _TurnStats
     ) -> None:
-        resolved = self._registry.resolve(model)
+        resolved = self.resolve(model)
         request = ModelRequest(
             model=resolved.name,
             messages=model_view(self.history),
             system=self.system_message,
             session_id=self.session_id,
         )
-        async for item in resolved.adapter.stream(request):
+        items = stream_with_retry(resolved.adapter, request, self.retry)
+        async with contextlib.aclosing(items):
+            await self._consume(items, turn, model, reply_id, chunks, stats)
+
+    async def _consume(
+        self,
+        items: AsyncIterator[StreamEvent],
+        turn: Turn,
+        model: str,
+        reply_id: str,
+        chunks: list[str],
+        stats: _TurnStats,
+    ) -> None:
+        async for item in items:
             if isinstance(item, StreamTextDelta):
                 if not item.text:
                     continue
@@ -312,10 +341,7 @@ class LiveSession:
                 delta = MessageDeltaData(message_id=reply_id, delta_content=item.text)
                 self.emit(AssistantMessageDeltaEvent, delta, turn)
             elif isinstance(item, StreamUsage):
-                stats.input_tokens += item.input_tokens
-                stats.output_tokens += item.output_tokens
-                stats.cost += item.cost or 0.0
-                stats.has_usage = True
+                stats.add(item)
             elif isinstance(item, StreamToolCall):
                 raise ProviderResponseError(
                     f"model {model!r} asked for tool {item.name!r}, but this session has no tools"
@@ -332,22 +358,23 @@ def _error_data(error: ParleyError) -> SessionErrorData:
 
 
 class _TurnStats:
-    __slots__ = ("cost", "first_token", "has_usage", "input_tokens", "output_tokens", "started")
+    """Timing and usage of one turn, summed over its model calls (retries included)."""
+
+    __slots__ = ("first_token", "started", "usage")
 
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.first_token: float | None = None
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cost = 0.0
-        self.has_usage = False
+        self.usage: Usage | None = None
 
-    def usage(self) -> Usage | None:
-        if not self.has_usage:
-            return None
-        return Usage(
-            input_tokens=self.input_tokens, output_tokens=self.output_tokens, cost=self.cost
+    def add(self, item: StreamUsage) -> None:
+        usage = Usage(
+            input_tokens=item.input_tokens,
+            output_tokens=item.output_tokens,
+            cached_tokens=item.cached_tokens,
+            cost=item.cost,
         )
+        self.usage = usage if self.usage is None else self.usage + usage
 
     def usage_data(self, model: str, usage: Usage) -> UsageData:
         now = time.monotonic()
@@ -355,6 +382,7 @@ class _TurnStats:
             model=model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
             cost=usage.cost,
             duration_ms=(now - self.started) * 1000,
             time_to_first_token_ms=(

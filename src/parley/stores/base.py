@@ -13,8 +13,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from parley.config import ProviderConfig
 from parley.errors import ConfigError
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message
@@ -26,6 +27,8 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "from_micros",
+    "settings_from_json",
+    "settings_to_json",
     "to_micros",
 ]
 
@@ -68,6 +71,24 @@ class SessionQuery:
     @property
     def after(self) -> tuple[int, str] | None:
         return decode_cursor(self.cursor) if self.cursor is not None else None
+
+
+def settings_to_json(info: SessionInfo) -> str:
+    """A session's settings as stored beside it (a provider without its key)."""
+    settings: dict[str, Any] = {"on_busy": info.on_busy}
+    if info.provider is not None:
+        settings["provider"] = info.provider.public()
+    return json.dumps(settings, separators=(",", ":"))
+
+
+def settings_from_json(text: str) -> dict[str, Any]:
+    """`SessionInfo` keyword arguments from `settings_to_json`'s output."""
+    data = json.loads(text or "{}")
+    provider = data.get("provider")
+    return {
+        "on_busy": data.get("on_busy", "enqueue"),
+        "provider": ProviderConfig.from_public(provider) if provider else None,
+    }
 
 
 def encode_cursor(updated_at: datetime, session_id: str) -> str:

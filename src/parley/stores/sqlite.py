@@ -21,7 +21,14 @@ from typing import IO, Any, TypeVar
 from parley.errors import SessionExistsError, SessionNotFoundError, StoreError
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage, message_from_json, message_to_json, utcnow
-from parley.stores.base import SessionQuery, encode_cursor, from_micros, to_micros
+from parley.stores.base import (
+    SessionQuery,
+    encode_cursor,
+    from_micros,
+    settings_from_json,
+    settings_to_json,
+    to_micros,
+)
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
@@ -44,7 +51,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             message_count  INTEGER NOT NULL DEFAULT 0,
             input_tokens   INTEGER NOT NULL DEFAULT 0,
             output_tokens  INTEGER NOT NULL DEFAULT 0,
-            cost           REAL NOT NULL DEFAULT 0
+            cached_tokens  INTEGER NOT NULL DEFAULT 0,
+            cost           REAL,
+            settings       TEXT NOT NULL DEFAULT '{}'
         );
         CREATE INDEX sessions_by_updated ON sessions (updated_at DESC, session_id DESC);
         CREATE INDEX sessions_by_model ON sessions (model, updated_at DESC, session_id DESC);
@@ -69,7 +78,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 
 _SESSION_COLUMNS = (
     "session_id, model, title, system_message, metadata, created_at, updated_at, "
-    "message_count, input_tokens, output_tokens, cost"
+    "message_count, input_tokens, output_tokens, cost, cached_tokens, settings"
 )
 
 
@@ -83,7 +92,8 @@ def _row_to_info(row: tuple[Any, ...]) -> SessionInfo:
         created_at=from_micros(row[5]),
         updated_at=from_micros(row[6]),
         message_count=row[7],
-        usage=Usage(input_tokens=row[8], output_tokens=row[9], cost=row[10]),
+        usage=Usage(input_tokens=row[8], output_tokens=row[9], cost=row[10], cached_tokens=row[11]),
+        **settings_from_json(row[12]),
     )
 
 
@@ -224,7 +234,7 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(
-                    f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         info.session_id,
                         info.model,
@@ -237,6 +247,8 @@ class SQLiteStore:
                         info.usage.input_tokens,
                         info.usage.output_tokens,
                         info.usage.cost,
+                        info.usage.cached_tokens,
+                        settings_to_json(info),
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -353,7 +365,7 @@ class SQLiteStore:
 
     async def append_messages(self, session_id: str, messages: Sequence[Message]) -> None:
         rows = [(m.id, m.role, message_to_json(m)) for m in messages]
-        usage = Usage()
+        usage = Usage(cost=None)  # None until a known price is added
         for message in messages:
             if message.usage is not None:
                 usage = usage + message.usage
@@ -375,12 +387,17 @@ class SQLiteStore:
             conn.execute(
                 "UPDATE sessions SET message_count = message_count + ?, updated_at = ?, "
                 "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
-                "cost = cost + ? WHERE session_id = ?",
+                "cached_tokens = cached_tokens + ?, "
+                # an unknown price (NULL) adds nothing; a known one starts or grows the sum
+                "cost = CASE WHEN ? IS NULL THEN cost ELSE COALESCE(cost, 0) + ? END "
+                "WHERE session_id = ?",
                 (
                     len(rows),
                     now,
                     usage.input_tokens,
                     usage.output_tokens,
+                    usage.cached_tokens,
+                    usage.cost,
                     usage.cost,
                     session_id,
                 ),

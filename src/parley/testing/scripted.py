@@ -39,7 +39,7 @@ class Reply:
     hang: bool = False
     input_tokens: int | None = None
     output_tokens: int | None = None
-    cost: float = 0.0
+    cost: float | None = 0.0
 
 
 ScriptItem: TypeAlias = str | BaseException | Reply | Callable[[ModelRequest], "str | Reply"]

@@ -1,0 +1,205 @@
+"""The Anthropic Messages adapter, through the official `anthropic` SDK."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anthropic
+
+from parley.config import ProviderConfig
+from parley.errors import ProviderError, ProviderResponseError, ProviderTimeoutError
+from parley.errors import ProviderUnavailableError as Unavailable
+from parley.messages import Message, TextPart, ToolCallPart
+from parley.models.base import (
+    FinishReason,
+    ModelRequest,
+    StreamEvent,
+    StreamFinish,
+    StreamTextDelta,
+    StreamToolCall,
+    StreamUsage,
+)
+from parley.models.faults import broken_stream, from_status
+from parley.models.pricing import price
+
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "to_anthropic_messages"]
+
+DEFAULT_MAX_TOKENS = 8192
+"""Anthropic requires a reply budget; override per request with options={"max_tokens": N}."""
+
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            if part.text.strip():  # the API rejects empty text blocks
+                blocks.append({"type": "text", "text": part.text})
+        elif isinstance(part, ToolCallPart):
+            blocks.append(
+                {"type": "tool_use", "id": part.call_id, "name": part.name, "input": part.arguments}
+            )
+        else:
+            blocks.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": part.call_id,
+                    "content": part.content,
+                    "is_error": part.is_error,
+                }
+            )
+    return blocks
+
+
+def to_anthropic_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Neutral history to Messages API turns.
+
+    Tool results travel in a user turn; consecutive turns of one role are merged, so a history
+    with an unanswered (interrupted, empty) reply still alternates as the API requires.
+    """
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _blocks(message)
+        if not blocks:
+            continue
+        if wire and wire[-1]["role"] == role:
+            wire[-1]["content"].extend(blocks)
+        else:
+            wire.append({"role": role, "content": blocks})
+    return wire
+
+
+class AnthropicAdapter:
+    """Streams Messages through `anthropic.AsyncAnthropic`."""
+
+    def __init__(
+        self, name: str, config: ProviderConfig, *, api_key: str | None, base_url: str | None
+    ) -> None:
+        self._name = name
+        self._type = config.type
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=config.timeout,
+            default_headers=dict(config.headers) or None,
+        )
+
+    @property
+    def provider(self) -> str:
+        return self._name
+
+    @property
+    def offline(self) -> bool:
+        return False
+
+    def _error(self, exc: anthropic.AnthropicError) -> ProviderError:
+        if isinstance(exc, anthropic.APIStatusError):
+            return from_status(self._name, exc.status_code, exc.message, exc.response.headers)
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ProviderTimeoutError(
+                f"provider {self._name!r} did not answer in time; raise its timeout= if it is "
+                "slow, or check that the endpoint is up",
+                provider=self._name,
+            )
+        if isinstance(exc, anthropic.APIConnectionError):
+            return Unavailable(
+                f"cannot reach provider {self._name!r} at {self._client.base_url}: {exc}; "
+                "check base_url and that the server is running",
+                provider=self._name,
+            )
+        return broken_stream(self._name, exc)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": int(request.options.get("max_tokens", DEFAULT_MAX_TOKENS)),
+            "messages": to_anthropic_messages(request.messages),
+            "stream": True,
+        }
+        if request.system:
+            params["system"] = request.system
+        try:
+            events = await self._client.messages.create(**params)
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        finish: FinishReason | None = None
+        input_tokens = cached = output_tokens = 0
+        tools: dict[int, dict[str, str]] = {}
+        try:
+            async for event in events:
+                if event.type == "message_start":
+                    usage = event.message.usage
+                    cached = int(usage.cache_read_input_tokens or 0)
+                    written = int(usage.cache_creation_input_tokens or 0)
+                    input_tokens = usage.input_tokens + cached + written
+                    output_tokens = usage.output_tokens
+                elif event.type == "content_block_start":
+                    block = event.content_block
+                    if block.type == "tool_use":
+                        tools[event.index] = {"id": block.id, "name": block.name, "json": ""}
+                elif event.type == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
+                        yield StreamTextDelta(text=delta.text)
+                    elif delta.type == "input_json_delta" and event.index in tools:
+                        tools[event.index]["json"] += delta.partial_json
+                elif event.type == "message_delta":
+                    output_tokens = event.usage.output_tokens
+                    if event.delta.stop_reason is not None:
+                        finish = _FINISH.get(event.delta.stop_reason, "stop")
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from exc
+        except (ValueError, OSError, RuntimeError) as exc:  # a torn or malformed stream
+            raise broken_stream(self._name, exc) from exc
+        finally:
+            await events.close()
+        if finish is None:
+            raise ProviderResponseError(
+                f"the reply stream from provider {self._name!r} ended before the reply was "
+                "complete; the partial reply is kept, marked interrupted: send again",
+                provider=self._name,
+            )
+        yield StreamUsage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=cached,
+            cost=price(
+                self._type,
+                request.model,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cached_tokens=cached,
+            ),
+        )
+        for _, tool in sorted(tools.items()):
+            yield StreamToolCall(call_id=tool["id"], name=tool["name"], arguments=self._args(tool))
+        yield StreamFinish(reason=finish)
+
+    def _args(self, tool: dict[str, str]) -> dict[str, Any]:
+        try:
+            arguments = json.loads(tool["json"] or "{}")
+        except json.JSONDecodeError as exc:
+            raise ProviderResponseError(
+                f"provider {self._name!r} sent input for tool {tool['name']!r} that is not JSON",
+                provider=self._name,
+            ) from exc
+        if not isinstance(arguments, dict):
+            raise ProviderResponseError(
+                f"provider {self._name!r} sent tool input that is not an object",
+                provider=self._name,
+            )
+        return arguments
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -1,0 +1,56 @@
+"""Retrying a model call: the one place where failed calls are tried again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+
+from parley.config import RetryPolicy
+from parley.errors import ProviderError, RateLimitError
+from parley.models.base import (
+    ModelAdapter,
+    ModelRequest,
+    StreamEvent,
+    StreamTextDelta,
+    StreamToolCall,
+)
+
+__all__ = ["stream_with_retry"]
+
+log = logging.getLogger("parley")
+
+
+async def stream_with_retry(
+    adapter: ModelAdapter, request: ModelRequest, policy: RetryPolicy
+) -> AsyncGenerator[StreamEvent, None]:
+    """`adapter.stream(request)`, tried again on retryable errors that came before any output.
+
+    Once text or a tool call has been passed on, a failure is final: trying again would repeat
+    what the caller has already seen.
+    """
+    attempt = 1
+    while True:
+        produced = False
+        try:
+            async for item in adapter.stream(request):
+                produced = produced or isinstance(item, StreamTextDelta | StreamToolCall)
+                yield item
+            return
+        except ProviderError as exc:
+            if produced or not exc.retryable:
+                raise
+            hint = exc.retry_after if isinstance(exc, RateLimitError) else None
+            delay = policy.delay(attempt, hint)
+            if delay is None:
+                raise
+            log.info(
+                "model call to %s failed (%s); try %d of %d in %.2fs",
+                adapter.provider,
+                type(exc).__name__,
+                attempt + 1,
+                policy.max_attempts,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
