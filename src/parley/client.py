@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from parley.config import DEFAULT_MODEL, ClientConfig, OnBusy, SessionConfig
+from parley.config import DEFAULT_MODEL, ClientConfig, OnBusy, ProviderConfig, SessionConfig
 from parley.errors import ConfigError
 from parley.info import SessionInfo, SessionPage
 from parley.models.providers import ConfigFile, load_config_files, merged_providers
@@ -109,14 +109,23 @@ class Client:
             raise ConfigError(f"create_session takes a SessionConfig, not {type(config).__name__}")
         return Session(self._runtime, await self._runtime.create(config))
 
-    async def resume_session(self, session_id: str, *, on_busy: OnBusy | None = None) -> Session:
+    async def resume_session(
+        self,
+        session_id: str,
+        *,
+        on_busy: OnBusy | None = None,
+        provider: ProviderConfig | None = None,
+    ) -> Session:
         """Open an existing session with its full history (SessionNotFoundError if none).
 
         A turn that a crash cut off is closed in the history as interrupted, so the session
-        accepts the next send. `on_busy` is not stored with the session: a session loaded from
-        the store queues sends ("enqueue") unless `on_busy` says otherwise.
+        accepts the next send. The session keeps the `on_busy` it was created with unless
+        `on_busy` says otherwise.
+        A session created with its own `provider` needs it again here, unless its key can be
+        read from the provider's `api_key_env` (keys are never stored).
         """
-        return Session(self._runtime, await self._runtime.resume(session_id, on_busy=on_busy))
+        live = await self._runtime.resume(session_id, on_busy=on_busy, provider=provider)
+        return Session(self._runtime, live)
 
     async def get_session(self, session_id: str) -> SessionInfo:
         """A session's metadata, without loading its history (SessionNotFoundError if none)."""

@@ -33,8 +33,12 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     try:
         return max(float(value), 0.0)
     except ValueError:
-        moment = email.utils.parsedate_to_datetime(value) if value else None
-        return max(moment.timestamp() - time.time(), 0.0) if moment else None
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # a hint we cannot read is no hint: the backoff applies
+    return max(moment.timestamp() - time.time(), 0.0)
 
 
 def from_status(

@@ -1,0 +1,172 @@
+"""Provider configuration: presets, parley.toml, keys, retries and the error mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parley import (
+    AuthenticationError,
+    Client,
+    ClientConfig,
+    ConfigError,
+    ProviderRequestError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+from parley.config import ProviderConfig, RetryPolicy
+from parley.models.faults import from_status, retry_after_seconds
+from parley.models.providers import PRESETS, build_adapter, load_config_files, resolve_key
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_presets_cover_the_common_endpoints() -> None:
+    assert {"openai", "anthropic", "azure", "ollama", "vllm", "lmstudio", "openrouter"} <= set(
+        PRESETS
+    )
+    assert PRESETS["ollama"].base_url == "http://localhost:11434/v1"
+    assert not PRESETS["ollama"].key_required
+    assert PRESETS["anthropic"].type == "anthropic"
+    assert PRESETS["azure"].type == "azure"
+
+
+def test_keys_come_from_the_config_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = ProviderConfig(api_key_env="MY_KEY")
+    with pytest.raises(ConfigError, match="set MY_KEY"):
+        resolve_key("mine", config)
+    monkeypatch.setenv("MY_KEY", "from-env")
+    assert resolve_key("mine", config) == "from-env"
+    assert resolve_key("mine", ProviderConfig(api_key="given", api_key_env="MY_KEY")) == "given"
+    assert resolve_key("local", ProviderConfig(key_required=False)) is None
+
+
+def test_the_key_never_shows_in_a_repr_or_the_public_form() -> None:
+    config = ProviderConfig(api_key="sk-very-secret", base_url="http://x")
+    assert "sk-very-secret" not in repr(config)
+    assert "api_key" not in config.public()
+    assert ProviderConfig.from_public(config.public()).api_key is None
+
+
+def test_provider_config_is_validated() -> None:
+    with pytest.raises(ConfigError, match="provider type"):
+        ProviderConfig(type="gemini")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="timeout"):
+        ProviderConfig(timeout=0)
+    with pytest.raises(ConfigError, match="unknown provider setting"):
+        ProviderConfig.from_public({"type": "openai", "colour": "blue"})
+
+
+def test_parley_toml_sets_default_model_aliases_and_providers(tmp_path: Path) -> None:
+    user = write(
+        tmp_path / "user.toml",
+        'default_model = "echo:user"\n[aliases]\nfast = "echo:fast"\n',
+    )
+    project = write(
+        tmp_path / "project.toml",
+        'default_model = "echo:project"\n'
+        "[providers.ollama]\n"
+        'base_url = "http://gpu-box:11434/v1"\n'
+        "[providers.corp]\n"
+        'type = "openai"\n'
+        'base_url = "https://llm.corp.example/v1"\n'
+        'api_key_env = "CORP_KEY"\n'
+        'headers = { "X-Team" = "search" }\n',
+    )
+    merged = load_config_files([user, project])
+    assert merged.default_model == "echo:project"
+    assert merged.aliases == {"fast": "echo:fast"}
+    assert merged.providers["ollama"].base_url == "http://gpu-box:11434/v1"
+    assert not merged.providers["ollama"].key_required  # the rest of the preset is kept
+    assert merged.providers["corp"].headers == {"X-Team": "search"}
+    assert merged.sources == (user, project)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("default_model = ", "not valid TOML"),
+        ('colour = "blue"\n', "unknown key"),
+        ('[providers.x]\napi_key = "sk-1"\n', "api_key_env"),
+        ('[providers.x]\nbase_urll = "http://x"\n', "base_urll"),
+        ('[providers.x]\ntype = "gemini"\n', "provider type"),
+    ],
+)
+def test_a_broken_parley_toml_says_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path / "parley.toml", text)
+    with pytest.raises(ConfigError, match=message):
+        load_config_files([path])
+
+
+async def test_the_client_reads_parley_toml_from_the_project_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "parley.toml", 'default_model = "echo:from-toml"\n[aliases]\nq = "echo:q"\n')
+    monkeypatch.chdir(tmp_path)
+    async with Client(store="memory://") as client:
+        assert (await client.create_session()).model == "echo:from-toml"
+        reply = await (await client.create_session(model="q")).send_and_wait("hi")
+        assert "echo:q" in reply.text
+    async with Client(store="memory://", config=ClientConfig(config_files=False)) as client:
+        assert (await client.create_session()).model == "echo"
+
+
+async def test_parley_config_names_one_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "elsewhere.toml", 'default_model = "echo:named"\n')
+    monkeypatch.setenv("PARLEY_CONFIG", str(path))
+    async with Client(store="memory://") as client:
+        assert (await client.create_session()).model == "echo:named"
+    monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        Client(store="memory://")
+
+
+def test_azure_needs_its_endpoint() -> None:
+    with pytest.raises(ConfigError, match="AZURE_OPENAI_ENDPOINT"):
+        build_adapter("azure", ProviderConfig(type="azure", api_key="k"))
+
+
+def test_retry_policy_backs_off_and_honours_retry_after() -> None:
+    policy = RetryPolicy(max_attempts=4, initial_delay=0.5, multiplier=2, max_delay=3)
+    assert [policy.delay(n, None) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, None]
+    assert policy.delay(1, 2.5) == 2.5
+    assert policy.delay(1, 10.0) is None  # longer than max_delay: give up at once
+    with pytest.raises(ConfigError):
+        RetryPolicy(max_attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"Retry-After": "2"}, 2.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
+        ({}, None),
+        ({"retry-after": "soon"}, None),
+    ],
+)
+def test_retry_after_is_read_in_every_form(headers: dict[str, str], seconds: float | None) -> None:
+    assert retry_after_seconds(headers) == seconds
+
+
+def test_status_codes_map_onto_the_error_tree() -> None:
+    assert isinstance(from_status("p", 401, "bad key", {}), AuthenticationError)
+    limited = from_status("p", 429, "slow", {"retry-after": "3"})
+    assert isinstance(limited, RateLimitError)
+    assert limited.retry_after == 3.0
+    assert limited.retryable
+    for status in (500, 502, 503, 529):
+        error = from_status("p", status, "down", {})
+        assert isinstance(error, ProviderUnavailableError)
+        assert error.retryable
+    refused = from_status("p", 404, "no such model", {})
+    assert isinstance(refused, ProviderRequestError)
+    assert not refused.retryable
+    assert "check the model name" in str(refused)
