@@ -79,6 +79,24 @@ def to_anthropic_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return wire
 
 
+# Anthropic's error types, for errors that arrive inside a stream whose HTTP status was 200.
+_STATUS_OF_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def _status_of(body: object) -> int:
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return _STATUS_OF_TYPE.get(kind, 500) if isinstance(kind, str) else 500
+
+
 class AnthropicAdapter:
     """Streams Messages through `anthropic.AsyncAnthropic`."""
 
@@ -105,6 +123,8 @@ class AnthropicAdapter:
 
     def _error(self, exc: anthropic.AnthropicError) -> ProviderError:
         if isinstance(exc, anthropic.APIStatusError):
+            if exc.status_code < 400:  # an `event: error` inside a 200 stream
+                return from_status(self._name, _status_of(exc.body), exc.message, {})
             return from_status(self._name, exc.status_code, exc.message, exc.response.headers)
         if isinstance(exc, anthropic.APITimeoutError):
             return ProviderTimeoutError(
@@ -158,9 +178,9 @@ class AnthropicAdapter:
                     output_tokens = event.usage.output_tokens
                     if event.delta.stop_reason is not None:
                         finish = _FINISH.get(event.delta.stop_reason, "stop")
-        except anthropic.AnthropicError as exc:
+        except anthropic.APIStatusError as exc:
             raise self._error(exc) from exc
-        except (ValueError, OSError, RuntimeError) as exc:  # a torn or malformed stream
+        except Exception as exc:  # torn, stalled or malformed mid-stream, whatever raised it
             raise broken_stream(self._name, exc) from exc
         finally:
             await events.close()

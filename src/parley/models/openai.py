@@ -164,9 +164,9 @@ class OpenAIAdapter:
                             slot["args"] += call.function.arguments or ""
                     if choice.finish_reason is not None:
                         finish = _FINISH.get(choice.finish_reason, "stop")
-        except openai.OpenAIError as exc:
+        except openai.APIStatusError as exc:
             raise self._error(exc) from exc
-        except (ValueError, OSError, RuntimeError) as exc:  # a torn or malformed stream
+        except Exception as exc:  # torn, stalled or malformed mid-stream, whatever raised it
             raise broken_stream(self._name, exc) from exc
         finally:
             await chunks.close()
