@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import RunPython
+from parley.testing import FakeLLMServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "multiple_sessions.py"
 FOLLOW_UPS = {
@@ -62,3 +66,45 @@ def test_models_are_chosen_by_flag_and_unknown_ones_fail_cleanly(run_python: Run
     assert keyless.returncode == 1
     assert keyless.stderr.startswith("error: provider 'openai' needs an API key")
     assert "OPENAI_API_KEY" in keyless.stderr
+
+
+async def test_seed_scenario_on_openai_and_anthropic_through_base_url_variables(
+    tmp_path: Path,
+) -> None:
+    async with FakeLLMServer(api_key="sk-fake") as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        env |= {
+            "OPENAI_BASE_URL": server.openai_base_url,
+            "OPENAI_API_KEY": "sk-fake",
+            "ANTHROPIC_BASE_URL": server.anthropic_base_url,
+            "ANTHROPIC_API_KEY": "sk-fake",
+        }
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(EXAMPLE),
+            "--model",
+            "openai:fake-gpt",
+            "--other-model",
+            "anthropic:fake-claude",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(child.communicate(), timeout=120)
+    out = stdout.decode()
+    assert child.returncode == 0, stderr.decode()
+    assert "(offline)" not in out
+    for name, (question, context) in FOLLOW_UPS.items():
+        reply = next(
+            line
+            for line in out.splitlines()
+            if line.startswith(f"[{name}] ") and f'Fake reply to "{question}"' in line
+        )
+        assert context in reply  # answered from its own history, over real HTTP
+    assert "openai:fake-gpt" in out
+    assert "anthropic:fake-claude" in out
+    apis = [r.api for r in server.requests]
+    assert apis.count("openai") == 4  # two sessions x two turns
+    assert apis.count("anthropic") == 3  # the Go session's two turns, and user-123-chat
+    assert all(r.status == 200 for r in server.requests)
