@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import anthropic
+import openai
 import pytest
 
 from parley import (
@@ -21,6 +24,10 @@ from parley import (
     SessionErrorEvent,
 )
 from parley.config import ProviderConfig, RetryPolicy
+from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, utcnow
+from parley.models.anthropic import to_anthropic_messages
+from parley.models.openai import to_openai_messages
+from parley.runtime.history import model_view
 from parley.testing import FakeLLMServer, FakeReply, Fault
 
 API = ["openai", "anthropic"]
@@ -288,3 +295,39 @@ async def test_a_missing_key_fails_at_create_not_at_send(server: FakeLLMServer) 
             await client.create_session(model="fake-gpt", provider=keyless)
         assert len(await client.list_sessions()) == 0
     assert server.requests == []
+
+
+async def test_converted_tool_histories_are_valid_for_both_apis(server: FakeLLMServer) -> None:
+    """A history with a tool call, its result and an interrupted reply, sent to both APIs."""
+    history = [
+        Message.user("What is the weather in Paris?"),
+        Message(
+            id="a1",
+            role="assistant",
+            parts=(
+                TextPart(text="Let me check."),
+                ToolCallPart(call_id="call_1", name="weather", arguments={"city": "Paris"}),
+            ),
+            created_at=utcnow(),
+        ),
+        Message(
+            id="t1",
+            role="tool",
+            parts=(ToolResultPart(call_id="call_1", content="18 C"),),
+            created_at=utcnow(),
+        ),
+        Message(id="a2", role="assistant", parts=(), created_at=utcnow(), interrupted=True),
+        Message.user("And tomorrow?"),
+    ]
+    view = model_view(history)
+    async with openai.AsyncOpenAI(
+        base_url=server.openai_base_url, api_key="sk-test", max_retries=0
+    ) as oai:
+        messages: Any = to_openai_messages("Be brief.", view)
+        await oai.chat.completions.create(model="fake-gpt", messages=messages)
+    async with anthropic.AsyncAnthropic(
+        base_url=server.anthropic_base_url, api_key="sk-test", max_retries=0
+    ) as claude:
+        turns: Any = to_anthropic_messages(view)
+        await claude.messages.create(model="fake-claude", max_tokens=100, messages=turns)
+    assert [r.status for r in server.requests] == [200, 200]
