@@ -8,11 +8,13 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import anthropic
+import openai
 import pytest
 
 from parley import Client, ClientConfig
 from parley.models import EchoModel, ModelAdapter
-from parley.testing import ScriptedModel
+from parley.testing import FakeLLMServer, ScriptedModel
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -89,3 +91,32 @@ def hermetic_environment(
     for name in PROVIDER_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
+OPENAI_KEY = "sk-test-openai"
+ANTHROPIC_KEY = "sk-ant-test"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeLLMServer]:
+    """A FakeLLMServer on loopback that takes any key."""
+    async with FakeLLMServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def oai(server: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official OpenAI SDK, pointed at `server`, with its own retries off."""
+    async with openai.AsyncOpenAI(
+        base_url=server.openai_base_url, api_key=OPENAI_KEY, max_retries=0
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def claude(server: FakeLLMServer) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """The official Anthropic SDK, pointed at `server`, with its own retries off."""
+    async with anthropic.AsyncAnthropic(
+        base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0
+    ) as client:
+        yield client

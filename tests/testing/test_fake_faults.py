@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import anthropic
 import httpx2
@@ -17,35 +17,12 @@ import pytest
 from anthropic.types import MessageParam
 from openai.types.chat import ChatCompletionMessageParam
 
+from conftest import ANTHROPIC_KEY, OPENAI_KEY
 from parley.testing.fake_server import FakeLLMServer, FakeReply, Fault
 
-OPENAI_KEY = "sk-test-openai"
-ANTHROPIC_KEY = "sk-ant-test"
 OPENAI_HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 ANTHROPIC_HI: list[MessageParam] = [{"role": "user", "content": "hello there"}]
 REPLY = FakeReply(text="one two three four five")
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def oai(server: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=server.openai_base_url, api_key=OPENAI_KEY, max_retries=0
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def claude(server: FakeLLMServer) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    async with anthropic.AsyncAnthropic(
-        base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0
-    ) as client:
-        yield client
 
 
 async def openai_text(oai: openai.AsyncOpenAI) -> str:

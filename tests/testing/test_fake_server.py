@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import anthropic
 import openai
@@ -16,34 +16,11 @@ import pytest
 from anthropic.types import TextBlock, ToolUseBlock
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageFunctionToolCall
 
+from conftest import ANTHROPIC_KEY, OPENAI_KEY
 from parley.errors import ConfigError
 from parley.testing.fake_server import FakeLLMServer, FakeReply, FakeToolCall, Fault
 
-OPENAI_KEY = "sk-test-openai"
-ANTHROPIC_KEY = "sk-ant-test"
 WEATHER = FakeToolCall(id="call_1", name="get_weather", arguments={"city": "Paris", "days": 2})
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def oai(server: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=server.openai_base_url, api_key=OPENAI_KEY, max_retries=0
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def claude(server: FakeLLMServer) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    async with anthropic.AsyncAnthropic(
-        base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0
-    ) as client:
-        yield client
 
 
 async def test_openai_reply_quotes_the_conversation(

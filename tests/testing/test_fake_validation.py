@@ -6,7 +6,6 @@ carries) and in `server.requests` (recorded with the status answered).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import aiohttp
@@ -15,32 +14,8 @@ import openai
 import pytest
 from anthropic.types import TextBlock, ToolResultBlockParam, ToolUseBlockParam
 
+from conftest import OPENAI_KEY
 from parley.testing.fake_server import FakeLLMServer
-
-OPENAI_KEY = "sk-test-openai"
-ANTHROPIC_KEY = "sk-ant-test"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def oai(server: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=server.openai_base_url, api_key=OPENAI_KEY, max_retries=0
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def claude(server: FakeLLMServer) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    async with anthropic.AsyncAnthropic(
-        base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0
-    ) as client:
-        yield client
 
 
 def call(call_id: str) -> dict[str, Any]:

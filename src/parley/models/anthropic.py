@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anthropic
 
 from parley.config import ProviderConfig
-from parley.errors import ProviderError, ProviderResponseError, ProviderTimeoutError
-from parley.errors import ProviderUnavailableError as Unavailable
+from parley.errors import ProviderError, ProviderResponseError
 from parley.messages import Message, TextPart, ToolCallPart
 from parley.models.base import (
     FinishReason,
@@ -21,7 +19,7 @@ from parley.models.base import (
     StreamToolCall,
     StreamUsage,
 )
-from parley.models.faults import broken_stream, from_status
+from parley.models.faults import broken_stream, from_sdk_error, parse_tool_arguments
 from parley.models.pricing import price
 
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "to_anthropic_messages"]
@@ -79,24 +77,6 @@ def to_anthropic_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return wire
 
 
-# Anthropic's error types, for errors that arrive inside a stream whose HTTP status was 200.
-_STATUS_OF_TYPE = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
-
-
-def _status_of(body: object) -> int:
-    error = body.get("error") if isinstance(body, dict) else None
-    kind = error.get("type") if isinstance(error, dict) else None
-    return _STATUS_OF_TYPE.get(kind, 500) if isinstance(kind, str) else 500
-
-
 class AnthropicAdapter:
     """Streams Messages through `anthropic.AsyncAnthropic`."""
 
@@ -121,24 +101,8 @@ class AnthropicAdapter:
     def offline(self) -> bool:
         return False
 
-    def _error(self, exc: anthropic.AnthropicError) -> ProviderError:
-        if isinstance(exc, anthropic.APIStatusError):
-            if exc.status_code < 400:  # an `event: error` inside a 200 stream
-                return from_status(self._name, _status_of(exc.body), exc.message, {})
-            return from_status(self._name, exc.status_code, exc.message, exc.response.headers)
-        if isinstance(exc, anthropic.APITimeoutError):
-            return ProviderTimeoutError(
-                f"provider {self._name!r} did not answer in time; raise its timeout= if it is "
-                "slow, or check that the endpoint is up",
-                provider=self._name,
-            )
-        if isinstance(exc, anthropic.APIConnectionError):
-            return Unavailable(
-                f"cannot reach provider {self._name!r} at {self._client.base_url}: {exc}; "
-                "check base_url and that the server is running",
-                provider=self._name,
-            )
-        return broken_stream(self._name, exc)
+    def _error(self, exc: Exception) -> ProviderError:
+        return from_sdk_error(anthropic, self._name, self._client.base_url, exc)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params: dict[str, Any] = {
@@ -203,23 +167,9 @@ class AnthropicAdapter:
             ),
         )
         for _, tool in sorted(tools.items()):
-            yield StreamToolCall(call_id=tool["id"], name=tool["name"], arguments=self._args(tool))
+            arguments = parse_tool_arguments(self._name, tool["name"], tool["json"])
+            yield StreamToolCall(call_id=tool["id"], name=tool["name"], arguments=arguments)
         yield StreamFinish(reason=finish)
-
-    def _args(self, tool: dict[str, str]) -> dict[str, Any]:
-        try:
-            arguments = json.loads(tool["json"] or "{}")
-        except json.JSONDecodeError as exc:
-            raise ProviderResponseError(
-                f"provider {self._name!r} sent input for tool {tool['name']!r} that is not JSON",
-                provider=self._name,
-            ) from exc
-        if not isinstance(arguments, dict):
-            raise ProviderResponseError(
-                f"provider {self._name!r} sent tool input that is not an object",
-                provider=self._name,
-            )
-        return arguments
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
 
 from parley.errors import (
     AuthenticationError,
@@ -16,7 +19,32 @@ from parley.errors import (
     RateLimitError,
 )
 
-__all__ = ["broken_stream", "from_status", "retry_after_seconds"]
+# Error types carried in a body, for errors that arrive inside a stream whose status was 200
+# (Anthropic's `event: error`).
+_STATUS_OF_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def _status_of(body: object) -> int:
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return _STATUS_OF_TYPE.get(kind, 500) if isinstance(kind, str) else 500
+
+
+__all__ = [
+    "broken_stream",
+    "from_sdk_error",
+    "from_status",
+    "parse_tool_arguments",
+    "retry_after_seconds",
+]
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -85,3 +113,44 @@ def broken_stream(provider: str, exc: BaseException) -> ProviderError:
         "the partial reply is kept, marked interrupted: send again",
         provider=provider,
     )
+
+
+def from_sdk_error(
+    sdk: ModuleType, provider: str, base_url: object, exc: Exception
+) -> ProviderError:
+    """Translate an exception of the `openai` or `anthropic` SDK (they share these classes)."""
+    if isinstance(exc, sdk.APIStatusError):
+        if exc.status_code < 400:  # an error event inside a stream that began with 200
+            return from_status(provider, _status_of(exc.body), exc.message, {})
+        return from_status(provider, exc.status_code, exc.message, exc.response.headers)
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderTimeoutError(
+            f"provider {provider!r} did not answer in time; raise its timeout= if it is slow, "
+            "or check that the endpoint is up",
+            provider=provider,
+        )
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderUnavailableError(
+            f"cannot reach provider {provider!r} at {base_url}: {exc}; check base_url and that "
+            "the server is running",
+            provider=provider,
+        )
+    return broken_stream(provider, exc)
+
+
+def parse_tool_arguments(provider: str, tool: str, raw: str) -> dict[str, Any]:
+    """A tool call's JSON arguments, which must decode to an object."""
+    try:
+        arguments = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        raise ProviderResponseError(
+            f"provider {provider!r} sent arguments for tool {tool!r} that are not JSON: "
+            f"{raw[:200]!r}",
+            provider=provider,
+        ) from exc
+    if not isinstance(arguments, dict):
+        raise ProviderResponseError(
+            f"provider {provider!r} sent arguments for tool {tool!r} that are not an object",
+            provider=provider,
+        )
+    return arguments

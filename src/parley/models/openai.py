@@ -16,8 +16,7 @@ from typing import Any
 import openai
 
 from parley.config import ProviderConfig
-from parley.errors import ConfigError, ProviderError, ProviderResponseError, ProviderTimeoutError
-from parley.errors import ProviderUnavailableError as Unavailable
+from parley.errors import ConfigError, ProviderError, ProviderResponseError
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from parley.models.base import (
     FinishReason,
@@ -28,7 +27,7 @@ from parley.models.base import (
     StreamToolCall,
     StreamUsage,
 )
-from parley.models.faults import broken_stream, from_status
+from parley.models.faults import broken_stream, from_sdk_error, parse_tool_arguments
 from parley.models.pricing import price
 
 __all__ = ["DEFAULT_AZURE_API_VERSION", "OpenAIAdapter", "to_openai_messages"]
@@ -117,22 +116,8 @@ class OpenAIAdapter:
     def offline(self) -> bool:
         return False
 
-    def _error(self, exc: openai.OpenAIError) -> ProviderError:
-        if isinstance(exc, openai.APIStatusError):
-            return from_status(self._name, exc.status_code, exc.message, exc.response.headers)
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderTimeoutError(
-                f"provider {self._name!r} did not answer in time; raise its timeout= if it is "
-                "slow, or check that the endpoint is up",
-                provider=self._name,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return Unavailable(
-                f"cannot reach provider {self._name!r} at {self._client.base_url}: {exc}; "
-                "check base_url and that the server is running",
-                provider=self._name,
-            )
-        return broken_stream(self._name, exc)
+    def _error(self, exc: Exception) -> ProviderError:
+        return from_sdk_error(openai, self._name, self._client.base_url, exc)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         # Plain dicts in the SDK's documented shape; its TypedDicts add nothing at runtime.
@@ -177,24 +162,9 @@ class OpenAIAdapter:
                 provider=self._name,
             )
         for _, slot in sorted(calls.items()):
-            yield StreamToolCall(call_id=slot["id"], name=slot["name"], arguments=self._args(slot))
+            arguments = parse_tool_arguments(self._name, slot["name"], slot["args"])
+            yield StreamToolCall(call_id=slot["id"], name=slot["name"], arguments=arguments)
         yield StreamFinish(reason=finish)
-
-    def _args(self, slot: dict[str, str]) -> dict[str, Any]:
-        try:
-            arguments = json.loads(slot["args"] or "{}")
-        except json.JSONDecodeError as exc:
-            raise ProviderResponseError(
-                f"provider {self._name!r} sent arguments for tool {slot['name']!r} that are not "
-                f"JSON: {slot['args'][:200]!r}",
-                provider=self._name,
-            ) from exc
-        if not isinstance(arguments, dict):
-            raise ProviderResponseError(
-                f"provider {self._name!r} sent tool arguments that are not an object",
-                provider=self._name,
-            )
-        return arguments
 
     def _usage(self, model: str, usage: Any) -> StreamUsage:
         details = getattr(usage, "prompt_tokens_details", None)
