@@ -33,9 +33,17 @@ async def stream_with_retry(
     while True:
         produced = False
         try:
-            async for item in adapter.stream(request):
-                produced = produced or isinstance(item, StreamTextDelta | StreamToolCall)
-                yield item
+            stream = adapter.stream(request)
+            try:
+                async for item in stream:
+                    produced = produced or isinstance(item, StreamTextDelta | StreamToolCall)
+                    yield item
+            finally:
+                # An abort closes this generator: close the adapter's stream (and its HTTP
+                # response) now rather than whenever the garbage collector gets to it.
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
             return
         except ProviderError as exc:
             if produced or not exc.retryable:
