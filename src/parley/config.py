@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,8 +126,8 @@ class ProviderConfig:
     Ollama, vLLM, llama.cpp, LM Studio, OpenRouter...), ``"azure"`` Azure OpenAI (its
     deployment URLs, ``api-version`` and ``api-key`` header), ``"anthropic"`` Anthropic.
     The key comes from `api_key`, else from the environment variable `api_key_env`; the base URL
-    from `base_url`, else `base_url_env`, else the SDK's default. The key is never stored nor
-    shown in a repr or a log.
+    from the environment variable `base_url_env` when it is set, else `base_url`, else the
+    vendor's own. The key and the headers are never stored nor shown in a repr or a log.
     """
 
     type: ProviderType = "openai"
@@ -135,7 +136,7 @@ class ProviderConfig:
     api_key_env: str | None = None
     base_url_env: str | None = None
     key_required: bool = True
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     api_version: str | None = None
     """Azure OpenAI's ``api-version`` (else ``$OPENAI_API_VERSION``)."""
     timeout: float = 120.0
@@ -153,15 +154,14 @@ class ProviderConfig:
         object.__setattr__(self, "headers", _validate_metadata(self.headers))
 
     def public(self) -> dict[str, Any]:
-        """Everything but the key: what may be stored with a session."""
+        """Everything but the key and the headers (they may carry secrets): what a store keeps."""
         data = dataclasses.asdict(self)
-        del data["api_key"]
-        data["headers"] = dict(self.headers)
+        del data["api_key"], data["headers"]
         return data
 
     @classmethod
     def from_public(cls, data: Mapping[str, Any]) -> ProviderConfig:
-        known = {f.name for f in dataclasses.fields(cls)} - {"api_key"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"api_key", "headers"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown provider setting(s): {', '.join(unknown)}")
@@ -173,15 +173,17 @@ class RetryPolicy:
     """How a model call that failed with a retryable error (429, 5xx, unreachable) is retried.
 
     Only calls that failed before streaming any text are retried, so no reply is duplicated.
-    Delays grow from `initial_delay` by `multiplier` up to `max_delay`; a `Retry-After` the
-    provider sent is honoured instead, unless it is longer than `max_delay` (then the error is
-    raised at once: waiting that long is the caller's decision).
+    Delays grow from `initial_delay` by `multiplier` up to `max_delay`, each shortened by a
+    random part of up to `jitter` of itself so that many sessions do not retry in lockstep; a
+    `Retry-After` the provider sent is honoured instead, unless it is longer than `max_delay`
+    (then the error is raised at once: waiting that long is the caller's decision).
     """
 
     max_attempts: int = 3
     initial_delay: float = 0.5
     multiplier: float = 2.0
     max_delay: float = 30.0
+    jitter: float = 0.2
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
@@ -190,6 +192,8 @@ class RetryPolicy:
             raise ConfigError("max_attempts must be at least 1 (1 means no retry)")
         if min(self.initial_delay, self.max_delay) < 0 or self.multiplier < 1:
             raise ConfigError("retry delays must be >= 0 and the multiplier >= 1")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigError(f"jitter must be between 0 and 1, not {self.jitter}")
 
     def delay(self, attempt: int, retry_after: float | None) -> float | None:
         """Seconds to wait before attempt `attempt + 1`, or None when not to retry."""
@@ -197,7 +201,8 @@ class RetryPolicy:
             return None
         if retry_after is not None:
             return retry_after if retry_after <= self.max_delay else None
-        return min(self.initial_delay * self.multiplier ** (attempt - 1), self.max_delay)
+        backoff = min(self.initial_delay * self.multiplier ** (attempt - 1), self.max_delay)
+        return backoff * (1 - self.jitter * random.random())
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -151,15 +151,24 @@ class StoreError(RuntimeFailure):
 class ProviderError(RuntimeFailure):
     """The model provider failed while a turn ran.
 
-    `provider` names the provider, `status` carries the HTTP status where there was one, and
-    `retryable` says whether sending the same turn again may succeed.
+    `provider` names the provider, `status` carries the HTTP status where there was one,
+    `retryable` says whether sending the same turn again may succeed, and `retry_after` is the
+    provider's own hint in seconds, if it gave one.
     """
 
     retryable: bool = False
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.provider = provider
         self.status = status
+        self.retry_after = retry_after
         super().__init__(message)
 
 
@@ -180,8 +189,7 @@ class RateLimitError(ProviderError):
         status: int | None = 429,
         retry_after: float | None = None,
     ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, provider=provider, status=status)
+        super().__init__(message, provider=provider, status=status, retry_after=retry_after)
 
 
 class ProviderUnavailableError(ProviderError):

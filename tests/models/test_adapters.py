@@ -190,14 +190,20 @@ async def test_a_hanging_provider_times_out(api: str, server: FakeLLMServer) -> 
 
 
 @pytest.mark.parametrize("api", API)
-@pytest.mark.parametrize("fault", [Fault.drop_mid_stream(after_tokens=2), Fault.malformed_chunk()])
+@pytest.mark.parametrize(
+    ("fault", "error", "message"),
+    [
+        (Fault.drop_mid_stream(after_tokens=2), ProviderUnavailableError, "broke off"),
+        (Fault.malformed_chunk(), ProviderResponseError, "malformed"),
+    ],
+)
 async def test_a_broken_stream_keeps_the_partial_reply(
-    api: str, fault: Fault, server: FakeLLMServer
+    api: str, fault: Fault, error: type[Exception], message: str, server: FakeLLMServer
 ) -> None:
     server.script(fault, FakeReply(text="whole again"))
     async with client_for(server) as client:
         session = await client.create_session(model=MODEL[api])
-        with pytest.raises(ProviderResponseError, match="broke off or was malformed"):
+        with pytest.raises(error, match=message):
             await session.send_and_wait("Tell me everything you know about streams")
         assert len(server.requests) == 1  # text had streamed: never retried
         partial = (await session.messages())[1]
@@ -331,3 +337,79 @@ async def test_converted_tool_histories_are_valid_for_both_apis(server: FakeLLMS
         turns: Any = to_anthropic_messages(view)
         await claude.messages.create(model="fake-claude", max_tokens=100, messages=turns)
     assert [r.status for r in server.requests] == [200, 200]
+
+
+@pytest.mark.parametrize("api", API)
+async def test_a_stream_dropped_before_any_text_is_retried(api: str, server: FakeLLMServer) -> None:
+    server.script(Fault.drop_mid_stream(after_tokens=0), FakeReply(text="second try"))
+    async with client_for(server) as client:
+        session = await client.create_session(model=MODEL[api])
+        assert (await session.send_and_wait("hi")).text == "second try"
+        assert len(server.requests) == 2
+
+
+async def test_a_keyless_provider_never_sends_the_vendors_key(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-real-key")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-real-key")
+    local = {
+        "local-a": ProviderConfig(
+            type="anthropic", base_url=server.anthropic_base_url, key_required=False
+        ),
+        "local-o": ProviderConfig(
+            type="openai", base_url=server.openai_base_url, key_required=False
+        ),
+    }
+    config = ClientConfig(providers=local, config_files=False)
+    async with Client(store="memory://", config=config) as client:
+        for model in ("local-a:fake-claude", "local-o:gpt-4o"):
+            session = await client.create_session(model=model)
+            with pytest.raises(AuthenticationError):  # this fake wants sk-test
+                await session.send_and_wait("hi")
+    sent = [
+        r.headers.get("authorization", "") + r.headers.get("x-api-key", "") for r in server.requests
+    ]
+    assert all("real-key" not in header for header in sent)
+
+
+async def test_a_restarted_client_builds_its_providers_again(server: FakeLLMServer) -> None:
+    client = client_for(server)
+    await client.start()
+    session = await client.create_session(model=MODEL["openai"])
+    await session.send_and_wait("before")
+    await client.stop()
+    await client.start()
+    for api in API:
+        again = await client.create_session(model=MODEL[api])
+        assert (await again.send_and_wait("after")).text
+    await client.stop()
+
+
+async def test_endpoints_other_than_the_vendors_are_not_priced_as_theirs(
+    server: FakeLLMServer,
+) -> None:
+    mirror = ProviderConfig(type="openai", base_url=server.openai_base_url, api_key="sk-test")
+    config = ClientConfig(providers={"mirror": mirror}, config_files=False)
+    async with Client(store="memory://", config=config) as client:
+        session = await client.create_session(model="mirror:gpt-4o")
+        reply = await session.send_and_wait("what does this cost?")
+        assert reply.usage is not None
+        assert reply.usage.cost is None
+
+
+async def test_secrets_in_a_url_stay_out_of_errors_and_the_history() -> None:
+    leaky = ProviderConfig(
+        type="openai", base_url="http://user:sk-in-url@127.0.0.1:9/v1?key=sk-in-query", api_key="k"
+    )
+    config = ClientConfig(
+        providers={"leaky": leaky}, retry=RetryPolicy(max_attempts=1), config_files=False
+    )
+    async with Client(store="memory://", config=config) as client:
+        session = await client.create_session(model="leaky:x")
+        with pytest.raises(ProviderUnavailableError) as info:
+            await session.send_and_wait("hi")
+        stored = (await session.messages())[-1].error or ""
+    for text in (str(info.value), stored):
+        assert "sk-in-url" not in text
+        assert "sk-in-query" not in text

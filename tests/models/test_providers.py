@@ -16,8 +16,15 @@ from parley import (
     RateLimitError,
 )
 from parley.config import ProviderConfig, RetryPolicy
-from parley.models.faults import from_status, retry_after_seconds
-from parley.models.providers import PRESETS, build_adapter, load_config_files, resolve_key
+from parley.models.faults import from_status, retry_after_seconds, safe_url
+from parley.models.pricing import price
+from parley.models.providers import (
+    PRESETS,
+    build_adapter,
+    load_config_files,
+    resolve_base_url,
+    resolve_key,
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -134,12 +141,20 @@ def test_azure_needs_its_endpoint() -> None:
 
 
 def test_retry_policy_backs_off_and_honours_retry_after() -> None:
-    policy = RetryPolicy(max_attempts=4, initial_delay=0.5, multiplier=2, max_delay=3)
+    policy = RetryPolicy(max_attempts=4, initial_delay=0.5, multiplier=2, max_delay=3, jitter=0)
     assert [policy.delay(n, None) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, None]
     assert policy.delay(1, 2.5) == 2.5
+    assert policy.delay(1, 0.0) == 0.0
     assert policy.delay(1, 10.0) is None  # longer than max_delay: give up at once
+    jittery = RetryPolicy(initial_delay=1.0, jitter=0.5)
+    delays = {jittery.delay(1, None) for _ in range(50)}
+    assert all(d is not None and 0.5 <= d <= 1.0 for d in delays)
+    assert len(delays) > 1  # not in lockstep
+    assert jittery.delay(1, 2.0) == 2.0  # the provider's own hint is taken as it is
     with pytest.raises(ConfigError):
         RetryPolicy(max_attempts=0)
+    with pytest.raises(ConfigError):
+        RetryPolicy(jitter=2)
 
 
 @pytest.mark.parametrize(
@@ -163,10 +178,52 @@ def test_status_codes_map_onto_the_error_tree() -> None:
     assert limited.retry_after == 3.0
     assert limited.retryable
     for status in (500, 502, 503, 529):
-        error = from_status("p", status, "down", {})
+        error = from_status("p", status, "down", {"retry-after": "4"})
         assert isinstance(error, ProviderUnavailableError)
         assert error.retryable
+        assert error.retry_after == 4.0
     refused = from_status("p", 404, "no such model", {})
     assert isinstance(refused, ProviderRequestError)
     assert not refused.retryable
     assert "check the model name" in str(refused)
+
+
+def test_a_url_set_in_parley_toml_beats_the_presets_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://from-env/v1")
+    path = write(tmp_path / "parley.toml", '[providers.openai]\nbase_url = "http://proxy/v1"\n')
+    config = load_config_files([path]).providers["openai"]
+    assert resolve_base_url(config) == "http://proxy/v1"
+    assert resolve_base_url(PRESETS["openai"]) == "http://from-env/v1"
+
+
+def test_headers_are_never_stored_or_shown() -> None:
+    config = ProviderConfig(headers={"Helicone-Auth": "Bearer sk-helicone"})
+    assert "sk-helicone" not in repr(config)
+    assert "headers" not in config.public()
+
+
+def test_settings_the_sdk_refuses_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="cannot be set up"):
+        build_adapter("bad", ProviderConfig(base_url="http://[::1", api_key="k"))
+
+
+def test_urls_in_messages_lose_credentials_and_queries() -> None:
+    assert safe_url("http://user:sk-1@host:8080/v1/?key=sk-2") == "http://host:8080/v1/"
+
+
+def test_cache_writes_are_priced_above_plain_input() -> None:
+    base = price("anthropic", "claude-sonnet-4-6", input_tokens=10_500, output_tokens=100)
+    written = price(
+        "anthropic",
+        "claude-sonnet-4-6",
+        input_tokens=10_500,
+        output_tokens=100,
+        cache_write_tokens=10_000,
+    )
+    assert base is not None
+    assert written is not None
+    assert written > base
+    local = price("openai", "gpt-4o", input_tokens=10, output_tokens=10, api_url="http://x/v1")
+    assert local is None  # an unknown endpoint is not priced as OpenAI

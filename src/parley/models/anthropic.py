@@ -81,12 +81,19 @@ class AnthropicAdapter:
     """Streams Messages through `anthropic.AsyncAnthropic`."""
 
     def __init__(
-        self, name: str, config: ProviderConfig, *, api_key: str | None, base_url: str | None
+        self,
+        name: str,
+        config: ProviderConfig,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        priced_by: str = "vendor",
     ) -> None:
         self._name = name
         self._type = config.type
+        self._price_url = base_url if priced_by == "url" else None
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key,
+            api_key=api_key or "no-key",  # never let the SDK go looking for a key of its own
             base_url=base_url,
             max_retries=0,
             timeout=config.timeout,
@@ -118,14 +125,14 @@ class AnthropicAdapter:
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
         finish: FinishReason | None = None
-        input_tokens = cached = output_tokens = 0
+        input_tokens = cached = written = output_tokens = 0
         tools: dict[int, dict[str, str]] = {}
         try:
             async for event in events:
                 if event.type == "message_start":
                     usage = event.message.usage
                     cached = int(usage.cache_read_input_tokens or 0)
-                    written = int(usage.cache_creation_input_tokens or 0)
+                    written = int(usage.cache_creation_input_tokens or 0)  # priced higher
                     input_tokens = usage.input_tokens + cached + written
                     output_tokens = usage.output_tokens
                 elif event.type == "content_block_start":
@@ -164,6 +171,8 @@ class AnthropicAdapter:
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
                 cached_tokens=cached,
+                cache_write_tokens=written,
+                api_url=self._price_url,
             ),
         )
         for _, tool in sorted(tools.items()):

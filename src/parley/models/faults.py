@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+import urllib.parse
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "from_status",
     "parse_tool_arguments",
     "retry_after_seconds",
+    "safe_url",
 ]
 
 
@@ -92,6 +94,7 @@ def from_status(
             f"{where}. The provider failed on its side; send again later",
             provider=provider,
             status=status,
+            retry_after=retry_after_seconds(headers),
         )
     return ProviderRequestError(
         f"{where}. The request was refused: check the model name and the provider's limits",
@@ -101,18 +104,37 @@ def from_status(
 
 
 def broken_stream(provider: str, exc: BaseException) -> ProviderError:
-    """A stream that broke off or could not be read."""
+    """A stream that stalled, broke off or could not be parsed.
+
+    A broken connection is retryable (the retry only happens when nothing had been streamed
+    yet); a malformed stream is not: the provider would likely send the same again.
+    """
     if "timeout" in type(exc).__name__.lower():
         return ProviderTimeoutError(
             f"provider {provider!r} stopped sending in the middle of the reply ({exc!r}); "
             "raise the provider's timeout= if it is slow",
             provider=provider,
         )
-    return ProviderResponseError(
-        f"the reply stream from provider {provider!r} broke off or was malformed ({exc!r}); "
-        "the partial reply is kept, marked interrupted: send again",
+    if isinstance(exc, ValueError):  # json.JSONDecodeError and the like
+        return ProviderResponseError(
+            f"the reply stream from provider {provider!r} was malformed ({exc!r}); the partial "
+            "reply is kept, marked interrupted: send again",
+            provider=provider,
+        )
+    return ProviderUnavailableError(
+        f"the reply stream from provider {provider!r} broke off ({type(exc).__name__}); the "
+        "partial reply is kept, marked interrupted: send again",
         provider=provider,
     )
+
+
+def safe_url(url: object) -> str:
+    """A URL fit for an error message: no user:password part, no query (keys hide there)."""
+    parts = urllib.parse.urlsplit(str(url))
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def from_sdk_error(
@@ -131,8 +153,8 @@ def from_sdk_error(
         )
     if isinstance(exc, sdk.APIConnectionError):
         return ProviderUnavailableError(
-            f"cannot reach provider {provider!r} at {base_url}: {exc}; check base_url and that "
-            "the server is running",
+            f"cannot reach provider {provider!r} at {safe_url(base_url)} ({type(exc).__name__}); "
+            "check base_url and that the server is running",
             provider=provider,
         )
     return broken_stream(provider, exc)

@@ -75,10 +75,17 @@ class OpenAIAdapter:
     """Streams Chat Completions through `openai.AsyncOpenAI` (or `AsyncAzureOpenAI`)."""
 
     def __init__(
-        self, name: str, config: ProviderConfig, *, api_key: str | None, base_url: str | None
+        self,
+        name: str,
+        config: ProviderConfig,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        priced_by: str = "vendor",
     ) -> None:
         self._name = name
         self._type = config.type
+        self._price_url = base_url if priced_by == "url" else None
         headers = dict(config.headers) or None
         client: openai.AsyncOpenAI
         if config.type == "azure":
@@ -179,6 +186,7 @@ class OpenAIAdapter:
                 input_tokens=usage.prompt_tokens,
                 output_tokens=usage.completion_tokens,
                 cached_tokens=cached,
+                api_url=self._price_url,
             ),
         )
 

@@ -29,21 +29,29 @@ def price(
     input_tokens: int,
     output_tokens: int,
     cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    api_url: str | None = None,
 ) -> float | None:
-    """US dollars for one call, or None when the model's price is not known."""
+    """US dollars for one call, or None when the model's price is not known.
+
+    With `api_url` the provider is found by its endpoint (OpenRouter's, say), so a model served
+    by a local or unknown endpoint is never priced as if it were the vendor's.
+    """
     prices = _calculator()
     provider_id = _PRICED_AS.get(provider_type)
     if prices is None or provider_id is None:
         return None
+    where = {"provider_api_url": api_url} if api_url else {"provider_id": provider_id}
     try:
         calculation = prices.calc_price(  # type: ignore[attr-defined]
             prices.Usage(  # type: ignore[attr-defined]
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
                 cache_read_tokens=cached_tokens,
+                cache_write_tokens=cache_write_tokens,
             ),
             model_ref=model,
-            provider_id=provider_id,
+            **where,
         )
     except LookupError:
         return None

@@ -63,6 +63,8 @@ PRESETS: dict[str, ProviderConfig] = {
 }
 
 _PIP = {"openai": "openai", "azure": "openai", "anthropic": "anthropic"}
+# Passed explicitly, so that an SDK never falls back to environment variables of its own.
+_VENDOR_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +124,8 @@ def load_config_files(paths: list[Path] | None = None) -> ConfigFile:
                     'committed, so name the environment variable instead: api_key_env = "..."'
                 )
             base = providers.get(name) or PRESETS.get(name) or ProviderConfig()
+            if "base_url" in settings and "base_url_env" not in settings:
+                settings = {**settings, "base_url_env": None}  # the file's URL is meant
             try:
                 providers[name] = dataclasses.replace(base, **settings)
             except TypeError as exc:
@@ -147,6 +151,7 @@ def resolve_key(name: str, config: ProviderConfig) -> str | None:
 
 
 def resolve_base_url(config: ProviderConfig) -> str | None:
+    """`base_url_env` when set in the environment, else `base_url`."""
     if config.base_url_env and os.environ.get(config.base_url_env):
         return os.environ[config.base_url_env]
     return config.base_url
@@ -155,19 +160,30 @@ def resolve_base_url(config: ProviderConfig) -> str | None:
 def build_adapter(name: str, config: ProviderConfig) -> ModelAdapter:
     """An adapter for `config`; ConfigError when its key is missing or its SDK not installed."""
     key = resolve_key(name, config)
-    base_url = resolve_base_url(config)
+    base_url = resolve_base_url(config) or _VENDOR_URL.get(config.type)
+    # The vendors' own providers are priced by model name (also behind a proxy such as
+    # OPENAI_BASE_URL); any other endpoint by its URL, so a local server is never priced.
+    priced_by = "vendor" if name in _VENDOR_URL else "url"
     try:
         if config.type == "anthropic":
             from parley.models.anthropic import AnthropicAdapter
 
-            return AnthropicAdapter(name, config, api_key=key, base_url=base_url)
+            return AnthropicAdapter(
+                name, config, api_key=key, base_url=base_url, priced_by=priced_by
+            )
         from parley.models.openai import OpenAIAdapter
 
-        return OpenAIAdapter(name, config, api_key=key, base_url=base_url)
+        return OpenAIAdapter(name, config, api_key=key, base_url=base_url, priced_by=priced_by)
     except ImportError as exc:
         package = _PIP[config.type]
         raise ConfigError(
             f"provider {name!r} needs the {package!r} package: pip install 'parley[{package}]'"
+        ) from exc
+    except ConfigError:
+        raise
+    except Exception as exc:  # the SDK refused the settings (a malformed URL, no credentials)
+        raise ConfigError(
+            f"provider {name!r} cannot be set up: {exc}; check its base_url, key and type"
         ) from exc
 
 

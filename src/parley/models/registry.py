@@ -7,6 +7,8 @@ an alias, or a bare model name whose family names its provider (``"gpt-5"`` is O
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,6 +19,8 @@ from parley.models.echo import EchoModel
 from parley.models.providers import build_adapter
 
 __all__ = ["ModelRegistry", "ResolvedModel", "family_provider"]
+
+log = logging.getLogger("parley")
 
 _FAMILIES: tuple[tuple[str, str], ...] = (
     ("gpt-", "openai"),
@@ -138,5 +142,11 @@ class ModelRegistry:
         )
 
     async def aclose(self) -> None:
-        for adapter in self._adapters.values():
-            await adapter.aclose()
+        """Close every adapter; those built from configs are built afresh on next use."""
+        adapters = list(self._adapters.values())
+        for name in self._configs:
+            self._adapters.pop(name, None)
+        results = await asyncio.gather(*(a.aclose() for a in adapters), return_exceptions=True)
+        for adapter, result in zip(adapters, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("closing provider %s failed: %r", adapter.provider, result)

@@ -135,6 +135,18 @@ class Runtime:
             own = build_adapter(f"session {session_id}", config.provider)
         else:
             self.registry.resolve(model)
+        try:
+            live = await self._create_locked(config, model, session_id, own)
+        except BaseException:
+            if own is not None:  # nobody else will ever close it
+                await own.aclose()
+            raise
+        live.emit(SessionStartEvent, SessionStartData(model=model, title=config.title))
+        return live
+
+    async def _create_locked(
+        self, config: SessionConfig, model: str, session_id: str, own: ModelAdapter | None
+    ) -> LiveSession:
         async with self._exclusive(session_id):
             self.check_running()
             if session_id in self._live:
@@ -153,15 +165,8 @@ class Runtime:
                 on_busy=config.on_busy,
                 provider=_keyless(config.provider),
             )
-            try:
-                await self.store.create_session(info)
-            except BaseException:
-                if own is not None:
-                    await own.aclose()
-                raise
-            live = self._make_live(info, [], config.on_busy, own)
-        live.emit(SessionStartEvent, SessionStartData(model=model, title=config.title))
-        return live
+            await self.store.create_session(info)
+            return self._make_live(info, [], config.on_busy, own)
 
     async def resume(
         self,
@@ -202,14 +207,19 @@ class Runtime:
                 own = build_adapter(f"session {session_id}", chosen)
             except ConfigError as exc:
                 raise ConfigError(
-                    f"session {session_id!r} has its own provider, whose key is never stored: "
-                    f"pass provider=ProviderConfig(...) to resume_session ({exc})"
+                    f"session {session_id!r} has its own provider, whose key and headers are "
+                    f"never stored: pass provider=ProviderConfig(...) to resume_session ({exc})"
                 ) from None
-        history = await self.store.read_messages(session_id)
-        mended = repair(history, info.model)
-        if mended:
-            await self.store.append_messages(session_id, mended)
-            history.extend(mended)
+        try:
+            history = await self.store.read_messages(session_id)
+            mended = repair(history, info.model)
+            if mended:
+                await self.store.append_messages(session_id, mended)
+                history.extend(mended)
+        except BaseException:
+            if own is not None:
+                await own.aclose()
+            raise
         live = self._make_live(info, history, on_busy or info.on_busy, own)
         live.emit(
             SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
@@ -273,5 +283,5 @@ class _IdLock:
 
 
 def _keyless(provider: ProviderConfig | None) -> ProviderConfig | None:
-    """What a store may keep of a provider: everything but its key."""
-    return None if provider is None else dataclasses.replace(provider, api_key=None)
+    """What a store may keep of a provider: everything but its key and headers."""
+    return None if provider is None else ProviderConfig.from_public(provider.public())

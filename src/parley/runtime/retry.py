@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncGenerator
 
 from parley.config import RetryPolicy
-from parley.errors import ProviderError, RateLimitError
+from parley.errors import ProviderError
 from parley.models.base import (
     ModelAdapter,
     ModelRequest,
@@ -48,8 +48,7 @@ async def stream_with_retry(
         except ProviderError as exc:
             if produced or not exc.retryable:
                 raise
-            hint = exc.retry_after if isinstance(exc, RateLimitError) else None
-            delay = policy.delay(attempt, hint)
+            delay = policy.delay(attempt, exc.retry_after)
             if delay is None:
                 raise
             log.info(
