@@ -108,6 +108,9 @@ class AssistantMessageData:
     content: str
     model: str
     interrupted: bool = False
+    finish_reason: str | None = None
+    """Why the model stopped: "stop", "length" (its output limit), "tool_calls",
+    "content_filter"; None when the turn did not finish (interrupted)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from parley import (
+    AssistantMessageEvent,
     AuthenticationError,
     Client,
     ClientConfig,
@@ -413,3 +414,14 @@ async def test_secrets_in_a_url_stay_out_of_errors_and_the_history() -> None:
     for text in (str(info.value), stored):
         assert "sk-in-url" not in text
         assert "sk-in-query" not in text
+
+
+@pytest.mark.parametrize("api", API)
+async def test_finish_reasons_reach_the_message_event(api: str, server: FakeLLMServer) -> None:
+    server.script(FakeReply(text="cut short", finish_reason="length"), FakeReply(text="done"))
+    async with client_for(server) as client:
+        session = await client.create_session(model=MODEL[api])
+        for expected in ("length", "stop"):
+            events = [e async for e in session.stream("go")]
+            final = next(e for e in events if isinstance(e, AssistantMessageEvent))
+            assert final.data.finish_reason == expected

@@ -276,7 +276,11 @@ class LiveSession:
         else:
             self.history.append(reply)
         data = AssistantMessageData(
-            message_id=reply_id, content=text, model=model, interrupted=interrupted
+            message_id=reply_id,
+            content=text,
+            model=model,
+            interrupted=interrupted,
+            finish_reason=None if interrupted else stats.finish_reason,
         )
         self.emit(AssistantMessageEvent, data, turn)
         if usage is not None:
@@ -347,6 +351,7 @@ class LiveSession:
                     f"model {model!r} asked for tool {item.name!r}, but this session has no tools"
                 )
             elif isinstance(item, StreamFinish):
+                stats.finish_reason = item.reason
                 break
 
 
@@ -360,9 +365,10 @@ def _error_data(error: ParleyError) -> SessionErrorData:
 class _TurnStats:
     """Timing and usage of one turn, summed over its model calls (retries included)."""
 
-    __slots__ = ("first_token", "started", "usage")
+    __slots__ = ("finish_reason", "first_token", "started", "usage")
 
     def __init__(self) -> None:
+        self.finish_reason: str | None = None
         self.started = time.monotonic()
         self.first_token: float | None = None
         self.usage: Usage | None = None
