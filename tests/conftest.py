@@ -69,17 +69,15 @@ def run_python(tmp_path: Path) -> RunPython:
     return run
 
 
-PROVIDER_ENV = (
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "OPENAI_API_VERSION",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_BASE_URL",
-    "AZURE_OPENAI_API_KEY",
-    "AZURE_OPENAI_ENDPOINT",
-    "OPENROUTER_API_KEY",
-    "PARLEY_CONFIG",
-    "PARLEY_STORE",
+PROVIDER_ENV_PREFIXES = (
+    "PARLEY_",
+    "OPENAI_",
+    "ANTHROPIC_",
+    "AZURE_OPENAI_",
+    "OPENROUTER_",
+    "OLLAMA_",
+    "VLLM_",
+    "LMSTUDIO_",
 )
 
 
@@ -87,10 +85,14 @@ PROVIDER_ENV = (
 def hermetic_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No test sees the developer's keys, endpoints or parley.toml files."""
-    for name in PROVIDER_ENV:
-        monkeypatch.delenv(name, raising=False)
+    """No test sees the developer's keys, endpoints, PARLEY_* settings or parley.toml files:
+    provider and parley variables are cleared, the user config folder is empty, and each test
+    runs in an empty working folder."""
+    for name in list(os.environ):
+        if name.startswith(PROVIDER_ENV_PREFIXES):
+            monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 OPENAI_KEY = "sk-test-openai"

@@ -8,7 +8,7 @@ See README.md and docs/ for the whole picture.
 """
 
 from parley.client import Client
-from parley.config import ClientConfig, SessionConfig
+from parley.config import ClientConfig, ProviderConfig, RetryPolicy, SessionConfig
 from parley.errors import (
     AuthenticationError,
     ConfigError,
@@ -71,12 +71,14 @@ __all__ = [
     "Message",
     "MessageOptions",
     "ParleyError",
+    "ProviderConfig",
     "ProviderError",
     "ProviderRequestError",
     "ProviderResponseError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RetryPolicy",
     "RuntimeFailure",
     "Session",
     "SessionBusyError",

@@ -139,10 +139,21 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     api_version: str | None = None
     """Azure OpenAI's ``api-version`` (else ``$OPENAI_API_VERSION``)."""
-    timeout: float = 120.0
-    """Seconds to wait for the provider to answer or to send the next chunk."""
+    timeout: float = 45.0
+    """Seconds to wait for the provider to answer or to send the next chunk (kept under
+    send_and_wait's default 60 s, so a stalled provider is reported as such)."""
+    max_tokens: int | None = None
+    """The reply budget sent with each request; Anthropic requires one (8192 when None)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.key_required, bool):
+            raise ConfigError(f"key_required must be true or false, not {self.key_required!r}")
+        if self.max_tokens is not None and (
+            isinstance(self.max_tokens, bool)
+            or not isinstance(self.max_tokens, int)
+            or self.max_tokens < 1
+        ):
+            raise ConfigError(f"max_tokens must be a positive int, not {self.max_tokens!r}")
         if self.type not in PROVIDER_TYPES:
             raise ConfigError(
                 f"provider type must be one of {', '.join(PROVIDER_TYPES)}, not {self.type!r}"

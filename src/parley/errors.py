@@ -21,7 +21,7 @@ Misuse (a caller's mistake, fixed by changing the call) is kept apart from runti
             ├── AuthenticationError     the provider rejected the key
             ├── RateLimitError          the provider asked us to slow down (retried)
             ├── ProviderUnavailableError  5xx, overloaded or unreachable (retried)
-            ├── ProviderTimeoutError    the provider did not answer in time
+            ├── ProviderTimeoutError    the provider did not answer in time (retried)
             ├── ProviderRequestError    the provider refused the request (400, 404, 422)
             └── ProviderResponseError   the provider answered with something unusable
 

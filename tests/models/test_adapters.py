@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -425,3 +426,34 @@ async def test_finish_reasons_reach_the_message_event(api: str, server: FakeLLMS
             events = [e async for e in session.stream("go")]
             final = next(e for e in events if isinstance(e, AssistantMessageEvent))
             assert final.data.finish_reason == expected
+
+
+async def test_a_session_with_its_own_provider_must_name_its_model(server: FakeLLMServer) -> None:
+    byok = ProviderConfig(type="openai", base_url=server.openai_base_url, api_key="sk-test")
+    async with client_for(server) as client:
+        with pytest.raises(ConfigError, match="model="):
+            await client.create_session(provider=byok)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("api", API)
+async def test_the_reply_budget_is_configurable(api: str, server: FakeLLMServer) -> None:
+    configs = {
+        name: dataclasses.replace(config, max_tokens=123)
+        for name, config in providers(server).items()
+    }
+    config = ClientConfig(providers=configs, config_files=False)
+    async with Client(store="memory://", config=config) as client:
+        session = await client.create_session(model=MODEL[api])
+        await session.send_and_wait("short, please")
+    body = server.requests[-1].body
+    assert body["max_completion_tokens" if api == "openai" else "max_tokens"] == 123
+
+
+async def test_the_fake_server_reports_unused_script_items(server: FakeLLMServer) -> None:
+    server.script(FakeReply(text="used"), FakeReply(text="never"))
+    async with client_for(server) as client:
+        await (await client.create_session(model=MODEL["openai"])).send_and_wait("one")
+    assert server.remaining == 1
+    with pytest.raises(AssertionError, match="never used"):
+        server.assert_consumed()

@@ -14,6 +14,7 @@ from parley import (
     ProviderRequestError,
     ProviderUnavailableError,
     RateLimitError,
+    UnknownModelError,
 )
 from parley.config import ProviderConfig, RetryPolicy
 from parley.models.faults import from_status, retry_after_seconds, safe_url
@@ -25,6 +26,7 @@ from parley.models.providers import (
     resolve_base_url,
     resolve_key,
 )
+from parley.models.registry import ModelRegistry
 
 
 def write(path: Path, text: str) -> Path:
@@ -227,3 +229,20 @@ def test_cache_writes_are_priced_above_plain_input() -> None:
     assert written > base
     local = price("openai", "gpt-4o", input_tokens=10, output_tokens=10, api_url="http://x/v1")
     assert local is None  # an unknown endpoint is not priced as OpenAI
+
+
+def test_a_bare_provider_name_is_no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = ModelRegistry(providers=dict(PRESETS))
+    with pytest.raises(UnknownModelError):
+        registry.resolve("ollama")
+    assert registry.resolve("ollama:llama3.2").name == "llama3.2"
+    with pytest.raises(UnknownModelError):  # and still not once the adapter exists
+        registry.resolve("ollama")
+
+
+def test_provider_settings_are_typed(tmp_path: Path) -> None:
+    path = write(tmp_path / "parley.toml", '[providers.local]\nkey_required = "no"\n')
+    with pytest.raises(ConfigError, match=r"parley\.toml.*key_required"):
+        load_config_files([path])
+    with pytest.raises(ConfigError, match="max_tokens"):
+        ProviderConfig(max_tokens=0)

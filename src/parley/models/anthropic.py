@@ -25,7 +25,7 @@ from parley.models.pricing import price
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "to_anthropic_messages"]
 
 DEFAULT_MAX_TOKENS = 8192
-"""Anthropic requires a reply budget; override per request with options={"max_tokens": N}."""
+"""Anthropic requires a reply budget; ProviderConfig(max_tokens=...) sets another."""
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -92,6 +92,7 @@ class AnthropicAdapter:
         self._name = name
         self._type = config.type
         self._price_url = base_url if priced_by == "url" else None
+        self._max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key or "no-key",  # never let the SDK go looking for a key of its own
             base_url=base_url,
@@ -114,7 +115,7 @@ class AnthropicAdapter:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params: dict[str, Any] = {
             "model": request.model,
-            "max_tokens": int(request.options.get("max_tokens", DEFAULT_MAX_TOKENS)),
+            "max_tokens": int(request.options.get("max_tokens", self._max_tokens)),
             "messages": to_anthropic_messages(request.messages),
             "stream": True,
         }

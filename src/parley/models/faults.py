@@ -75,7 +75,7 @@ def from_status(
     provider: str, status: int, detail: str, headers: Mapping[str, str]
 ) -> ProviderError:
     """The error for an HTTP error status from `provider`, with what to do about it."""
-    where = f"provider {provider!r} answered {status}: {detail}"
+    where = f"provider {provider!r} answered {status}: {detail.rstrip('. ')}"
     if status in (401, 403):
         return AuthenticationError(
             f"{where}. Check the API key for {provider!r} (the variable named by its "
@@ -85,7 +85,8 @@ def from_status(
         )
     if status == 429:
         return RateLimitError(
-            f"{where}. Retried as configured by ClientConfig(retry=...); send again later",
+            f"{where}. parley retries this as far as ClientConfig(retry=...) allows; "
+            "send again later",
             provider=provider,
             retry_after=retry_after_seconds(headers),
         )

@@ -86,6 +86,7 @@ class OpenAIAdapter:
         self._name = name
         self._type = config.type
         self._price_url = base_url if priced_by == "url" else None
+        self._max_tokens = config.max_tokens
         headers = dict(config.headers) or None
         client: openai.AsyncOpenAI
         if config.type == "azure":
@@ -135,6 +136,7 @@ class OpenAIAdapter:
                 messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
+                max_completion_tokens=self._max_tokens or openai.omit,
             )
         except openai.OpenAIError as exc:
             raise self._error(exc) from exc

@@ -128,7 +128,7 @@ def load_config_files(paths: list[Path] | None = None) -> ConfigFile:
                 settings = {**settings, "base_url_env": None}  # the file's URL is meant
             try:
                 providers[name] = dataclasses.replace(base, **settings)
-            except TypeError as exc:
+            except (TypeError, ConfigError) as exc:
                 raise ConfigError(f"{path}: [providers.{name}]: {exc}") from None
     return ConfigFile(
         default_model=default_model,
@@ -143,10 +143,14 @@ def resolve_key(name: str, config: ProviderConfig) -> str | None:
     key = config.api_key or (os.environ.get(config.api_key_env) if config.api_key_env else None)
     if key or not config.key_required:
         return key or None
-    where = f"set {config.api_key_env}" if config.api_key_env else "set api_key_env"
+    if config.api_key_env:
+        raise ConfigError(
+            f"provider {name!r} needs an API key: set {config.api_key_env} (or pass "
+            f"ProviderConfig(api_key=...) for provider {name!r} in ClientConfig(providers=...))"
+        )
     raise ConfigError(
-        f"provider {name!r} needs an API key: {where} (or pass ProviderConfig(api_key=...) "
-        f"for provider {name!r} in ClientConfig(providers=...))"
+        f"provider {name!r} needs an API key: give its ProviderConfig api_key=... or "
+        "api_key_env='VARIABLE', or key_required=False for a local server that takes none"
     )
 
 

@@ -125,7 +125,8 @@ class ModelRegistry:
                     "Use 'echo' to run offline, or configure that provider.",
                 )
             return ResolvedModel(adapter=adapter, provider=provider, name=name)
-        if target in self._adapters:  # a bare adapter name: "echo", or one given as an object
+        # A bare adapter name: "echo", or an adapter given as an object (never a config's).
+        if target in self._adapters and target not in self._configs:
             return ResolvedModel(adapter=self._adapters[target], provider=target, name=target)
         family = family_provider(target)
         if family is not None and (adapter := self._adapter(family)) is not None:

@@ -132,6 +132,11 @@ class Runtime:
         session_id = config.session_id or new_id()
         own = None
         if config.provider is not None:  # bring your own key: this session's own adapter
+            if config.model is None:
+                raise ConfigError(
+                    "a session with its own provider needs model=..., the name that provider "
+                    "serves (e.g. model='gpt-5' or 'llama3.2')"
+                )
             own = build_adapter(f"session {session_id}", config.provider)
         else:
             self.registry.resolve(model)
@@ -200,16 +205,13 @@ class Runtime:
     ) -> LiveSession:
         info = await self.store.get_session(session_id)
         own = None
-        if provider is not None or info.provider is not None:
-            chosen = provider or info.provider
-            assert chosen is not None
-            try:
-                own = build_adapter(f"session {session_id}", chosen)
-            except ConfigError as exc:
-                raise ConfigError(
-                    f"session {session_id!r} has its own provider, whose key and headers are "
-                    f"never stored: pass provider=ProviderConfig(...) to resume_session ({exc})"
-                ) from None
+        if info.provider is not None and provider is None:
+            raise ConfigError(
+                f"session {session_id!r} has its own provider, whose key and headers are never "
+                "stored: pass it again, resume_session(session_id, provider=ProviderConfig(...))"
+            )
+        if provider is not None:
+            own = build_adapter(f"session {session_id}", provider)
         try:
             history = await self.store.read_messages(session_id)
             mended = repair(history, info.model)

@@ -303,6 +303,9 @@ class LiveSession:
         self.emit(SessionIdleEvent, _IDLE, turn)
         turn.done.set()
 
+    def _touch(self) -> None:
+        self.last_activity = time.monotonic()
+
     async def _set_title(self, title: str) -> None:
         """Best effort: a title is a convenience, never a reason to fail a turn."""
         try:
@@ -322,7 +325,7 @@ class LiveSession:
             system=self.system_message,
             session_id=self.session_id,
         )
-        items = stream_with_retry(resolved.adapter, request, self.retry)
+        items = stream_with_retry(resolved.adapter, request, self.retry, self._touch)
         async with contextlib.aclosing(items):
             await self._consume(items, turn, model, reply_id, chunks, stats)
 

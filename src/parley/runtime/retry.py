@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 from parley.config import RetryPolicy
 from parley.errors import ProviderError
@@ -22,12 +22,16 @@ log = logging.getLogger("parley")
 
 
 async def stream_with_retry(
-    adapter: ModelAdapter, request: ModelRequest, policy: RetryPolicy
+    adapter: ModelAdapter,
+    request: ModelRequest,
+    policy: RetryPolicy,
+    on_retry: Callable[[], None] | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
     """`adapter.stream(request)`, tried again on retryable errors that came before any output.
 
     Once text or a tool call has been passed on, a failure is final: trying again would repeat
-    what the caller has already seen.
+    what the caller has already seen. `on_retry` is called when a wait starts and when the next
+    try does, so that the session counts retrying as activity, not silence.
     """
     attempt = 1
     while True:
@@ -59,5 +63,9 @@ async def stream_with_retry(
                 policy.max_attempts,
                 delay,
             )
+            if on_retry is not None:
+                on_retry()
             await asyncio.sleep(delay)
+            if on_retry is not None:
+                on_retry()
             attempt += 1

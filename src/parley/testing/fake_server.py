@@ -141,6 +141,18 @@ class FakeLLMServer:
                 raise ConfigError(f"script() takes FakeReply and Fault items, not {item!r}")
         self._script.extend(items)
 
+    @property
+    def remaining(self) -> int:
+        """How many scripted items no request has used yet."""
+        return len(self._script)
+
+    def assert_consumed(self) -> None:
+        """Fail when scripted items were left unused: a test expected requests that never came."""
+        if self._script:
+            raise AssertionError(
+                f"{len(self._script)} scripted item(s) were never used: {list(self._script)!r}"
+            )
+
     def clear(self) -> None:
         """Forget the script and the recorded requests."""
         self._script.clear()
