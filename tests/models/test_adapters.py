@@ -457,3 +457,21 @@ async def test_the_fake_server_reports_unused_script_items(server: FakeLLMServer
     assert server.remaining == 1
     with pytest.raises(AssertionError, match="never used"):
         server.assert_consumed()
+
+
+async def test_azure_openai_deployments_api_version_and_api_key_header(
+    server: FakeLLMServer,
+) -> None:
+    azure = ProviderConfig(
+        type="azure", base_url=server.url, api_key="sk-test", api_version="2024-10-21"
+    )
+    config = ClientConfig(providers={"azure": azure}, config_files=False)
+    async with Client(store="memory://", config=config) as client:
+        session = await client.create_session(model="azure:fake-gpt")
+        reply = await session.send_and_wait("hello Azure")
+    assert 'Fake reply to "hello Azure"' in reply.text
+    request = server.requests[-1]
+    assert request.path == "/openai/deployments/fake-gpt/chat/completions"
+    assert request.headers["api-key"] == "sk-test"
+    assert "authorization" not in request.headers
+    assert request.status == 200  # the fake refuses Azure calls without ?api-version=

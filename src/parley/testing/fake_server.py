@@ -163,6 +163,9 @@ class FakeLLMServer:
             raise RuntimeError("this FakeLLMServer is already running")
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post(
+            "/openai/deployments/{deployment}/chat/completions", self._azure_chat_completions
+        )
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_route("*", "/{tail:.*}", self._unknown_route)
@@ -196,6 +199,14 @@ class FakeLLMServer:
     # -- handlers ----------------------------------------------------------------------------
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._model_call(request, _OPENAI)
+
+    async def _azure_chat_completions(self, request: web.Request) -> web.StreamResponse:
+        """Azure OpenAI's shape: the deployment in the path, ``api-version`` in the query."""
+        if not request.query.get("api-version"):
+            body, _ = await self._read_body(request)
+            problem = RequestProblem(400, "Missing required query parameter: api-version")
+            return self._refuse(request, _OPENAI, body, problem)
         return await self._model_call(request, _OPENAI)
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
@@ -386,6 +397,7 @@ class FakeLLMServer:
             if self.api_key is not None and key != self.api_key:
                 return RequestProblem(401, "invalid x-api-key")
             return None
+        bearer = bearer or request.headers.get("api-key")  # Azure OpenAI's header
         if not bearer:
             return RequestProblem(
                 401,
