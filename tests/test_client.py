@@ -325,3 +325,12 @@ async def test_session_async_handlers_finish_before_close_returns(client: Client
     await session.close()
     assert finished.count("session.idle") == 1
     assert "assistant.message" in finished
+
+
+async def test_get_session_reports_the_on_busy_in_effect(client: Client) -> None:
+    session = await client.create_session(on_busy="reject", session_id="ob")
+    assert (await client.get_session("ob")).on_busy == "reject"
+    await client.resume_session("ob", on_busy="enqueue")
+    assert (await client.get_session("ob")).on_busy == "enqueue"
+    await session.close()
+    assert (await client.get_session("ob")).on_busy == "reject"  # the stored setting

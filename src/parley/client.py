@@ -121,8 +121,8 @@ class Client:
         A turn that a crash cut off is closed in the history as interrupted, so the session
         accepts the next send. The session keeps the `on_busy` it was created with unless
         `on_busy` says otherwise.
-        A session created with its own `provider` needs it again here, unless its key can be
-        read from the provider's `api_key_env` (keys are never stored).
+        A session created with its own `provider` needs it again here (its key and headers are
+        never stored); for any other session, `provider` is a ConfigError.
         """
         live = await self._runtime.resume(session_id, on_busy=on_busy, provider=provider)
         return Session(self._runtime, live)

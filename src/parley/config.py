@@ -65,12 +65,14 @@ def validate_session_id(session_id: object) -> str:
     return session_id
 
 
-def _validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+def _validate_metadata(metadata: Mapping[str, str], what: str = "metadata") -> dict[str, str]:
+    if not isinstance(metadata, Mapping):
+        raise ConfigError(f"{what} must be a mapping of str to str, not {metadata!r}")
     clean: dict[str, str] = {}
     for key, value in metadata.items():
         if not isinstance(key, str) or not key or not isinstance(value, str):
             raise ConfigError(
-                f"metadata must map non-empty str keys to str values; got {key!r}: {value!r}"
+                f"{what} must map non-empty str keys to str values; got {key!r}: {value!r}"
             )
         clean[key] = value
     return clean
@@ -90,8 +92,7 @@ class SessionConfig:
       ``"enqueue"`` (wait its turn, the default) or ``"reject"`` (raise SessionBusyError).
     - `provider`: this session's own provider (bring your own key), instead of routing `model`
       through the client's providers; `model` is then the name that provider knows. Its key is
-      kept in memory only: pass the provider again to `resume_session` after a restart, or
-      give it an `api_key_env`.
+      kept in memory only: pass the provider again to `resume_session`.
     """
 
     model: str | None = None
@@ -162,7 +163,11 @@ class ProviderConfig:
             raise ConfigError(f"timeout must be a number of seconds, not {self.timeout!r}")
         if self.timeout <= 0:
             raise ConfigError(f"timeout must be > 0 seconds, not {self.timeout}")
-        object.__setattr__(self, "headers", _validate_metadata(self.headers))
+        for name in ("base_url", "api_key", "api_key_env", "base_url_env", "api_version"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{name} must be a string, not {value!r}")
+        object.__setattr__(self, "headers", _validate_metadata(self.headers, "headers"))
 
     def public(self) -> dict[str, Any]:
         """Everything but the key and the headers (they may carry secrets): what a store keeps."""

@@ -475,3 +475,39 @@ async def test_azure_openai_deployments_api_version_and_api_key_header(
     assert request.headers["api-key"] == "sk-test"
     assert "authorization" not in request.headers
     assert request.status == 200  # the fake refuses Azure calls without ?api-version=
+
+
+async def test_provider_on_resume_must_fit_the_session(
+    server: FakeLLMServer, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    byok = ProviderConfig(type="openai", base_url=server.openai_base_url, api_key="sk-test")
+    other = dataclasses.replace(byok, api_key="sk-other")
+    async with client_for(server, url) as client:
+        routed = await client.create_session(model="echo", session_id="routed")
+        await routed.close()
+        with pytest.raises(ConfigError, match="routes its model through the client"):
+            await client.resume_session("routed", provider=byok)
+        mine = await client.create_session(model="fake-gpt", provider=byok, session_id="mine")
+        assert await client.resume_session("mine", provider=byok) == mine  # the same: fine
+        with pytest.raises(ConfigError, match="open with another provider"):
+            await client.resume_session("mine", provider=other)
+    assert server.requests == []
+
+
+async def test_local_servers_get_max_tokens_and_vendors_max_completion_tokens(
+    server: FakeLLMServer,
+) -> None:
+    local = ProviderConfig(
+        type="openai", base_url=server.openai_base_url, api_key="sk-test", max_tokens=50
+    )
+    vendor = dataclasses.replace(local, max_tokens=60)
+    config = ClientConfig(providers={"local": local, "openai": vendor}, config_files=False)
+    async with Client(store="memory://", config=config) as client:
+        await (await client.create_session(model="local:fake-gpt")).send_and_wait("a")
+        await (await client.create_session(model="openai:fake-gpt")).send_and_wait("b")
+    first, second = (r.body for r in server.requests)
+    assert first["max_tokens"] == 50
+    assert "max_completion_tokens" not in first
+    assert second["max_completion_tokens"] == 60
+    assert "max_tokens" not in second

@@ -246,3 +246,17 @@ def test_provider_settings_are_typed(tmp_path: Path) -> None:
         load_config_files([path])
     with pytest.raises(ConfigError, match="max_tokens"):
         ProviderConfig(max_tokens=0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"headers": "x"}, "headers must be a mapping"),
+        ({"headers": {"X": 1}}, "headers must map"),
+        ({"api_key_env": 5}, "api_key_env must be a string"),
+        ({"base_url": 8080}, "base_url must be a string"),
+    ],
+)
+def test_provider_fields_are_checked(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ProviderConfig(**settings)  # type: ignore[arg-type]

@@ -86,7 +86,11 @@ class OpenAIAdapter:
         self._name = name
         self._type = config.type
         self._price_url = base_url if priced_by == "url" else None
-        self._max_tokens = config.max_tokens
+        # OpenAI and Azure take max_completion_tokens (max_tokens is refused by reasoning
+        # models); servers such as Ollama and llama.cpp honour only max_tokens.
+        vendor = priced_by == "vendor" or config.type == "azure"
+        self._completion_budget = config.max_tokens if vendor else None
+        self._plain_budget = None if vendor else config.max_tokens
         headers = dict(config.headers) or None
         client: openai.AsyncOpenAI
         if config.type == "azure":
@@ -136,7 +140,8 @@ class OpenAIAdapter:
                 messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
-                max_completion_tokens=self._max_tokens or openai.omit,
+                max_completion_tokens=self._completion_budget or openai.omit,
+                max_tokens=self._plain_budget or openai.omit,
             )
         except openai.OpenAIError as exc:
             raise self._error(exc) from exc

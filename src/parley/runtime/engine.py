@@ -171,7 +171,9 @@ class Runtime:
                 provider=_keyless(config.provider),
             )
             await self.store.create_session(info)
-            return self._make_live(info, [], config.on_busy, own)
+            live = self._make_live(info, [], config.on_busy, own)
+            live.own_config = config.provider
+            return live
 
     async def resume(
         self,
@@ -182,8 +184,9 @@ class Runtime:
     ) -> LiveSession:
         """The live session for `session_id`, loading (and mending) it from the store if needed.
 
-        `on_busy`, when given, replaces the session's setting; a session loaded from the store
-        starts with "enqueue".
+        `on_busy`, when given, replaces the session's stored setting while it is open.
+        `provider` is for sessions created with their own provider, and must match it when the
+        session is already open.
         """
         self.check_running()
         validate_session_id(session_id)
@@ -196,6 +199,11 @@ class Runtime:
                 live = self._live.get(session_id)  # another caller may have loaded it
                 if live is None:
                     live = await self._load(session_id, on_busy, provider)
+        elif provider is not None and provider != live.own_config:
+            raise ConfigError(
+                f"session {session_id!r} is open with another provider; close() it first to "
+                "resume it with this one"
+            )
         if on_busy is not None:
             live.on_busy = on_busy
         return live
@@ -205,6 +213,11 @@ class Runtime:
     ) -> LiveSession:
         info = await self.store.get_session(session_id)
         own = None
+        if info.provider is None and provider is not None:
+            raise ConfigError(
+                f"session {session_id!r} routes its model through the client's providers; "
+                "provider= is only for sessions created with their own provider"
+            )
         if info.provider is not None and provider is None:
             raise ConfigError(
                 f"session {session_id!r} has its own provider, whose key and headers are never "
@@ -223,6 +236,7 @@ class Runtime:
                 await own.aclose()
             raise
         live = self._make_live(info, history, on_busy or info.on_busy, own)
+        live.own_config = provider
         live.emit(
             SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
         )
@@ -232,7 +246,7 @@ class Runtime:
         live = self._live.get(info.session_id)
         if live is None:
             return info
-        return dataclasses.replace(info, model=live.model, busy=live.busy)
+        return dataclasses.replace(info, model=live.model, on_busy=live.on_busy, busy=live.busy)
 
     async def info(self, session_id: str) -> SessionInfo:
         self.check_running()

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from parley.config import DEFAULT_MAX_PROMPT_CHARS, RetryPolicy
+from parley.config import DEFAULT_MAX_PROMPT_CHARS, OnBusy, ProviderConfig, RetryPolicy
 from parley.errors import (
     InvalidPromptError,
     ParleyError,
@@ -82,7 +82,7 @@ class LiveSession:
         store: Store,
         registry: ModelRegistry,
         client_bus: EventBus,
-        on_busy: str = "enqueue",
+        on_busy: OnBusy = "enqueue",
         max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
         retry: RetryPolicy | None = None,
         own_adapter: ModelAdapter | None = None,
@@ -95,6 +95,7 @@ class LiveSession:
         self.max_prompt_chars = max_prompt_chars
         self.retry = retry or RetryPolicy()
         self.own_adapter = own_adapter
+        self.own_config: ProviderConfig | None = None
         self.history = history
         self.bus = EventBus()
         self.last_activity = time.monotonic()

@@ -45,7 +45,10 @@ __all__ = ["FakeLLMServer", "FakeReply", "FakeToolCall", "Fault", "RecordedReque
 
 _OPENAI = OpenAIWire()
 _ANTHROPIC = AnthropicWire()
-_ROUTES = "POST /v1/chat/completions, POST /v1/messages and GET /v1/models"
+_ROUTES = (
+    "POST /v1/chat/completions, POST /openai/deployments/{deployment}/chat/completions "
+    "(Azure), POST /v1/messages and GET /v1/models"
+)
 
 
 @dataclass(frozen=True)
