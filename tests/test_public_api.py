@@ -20,6 +20,7 @@ EXPECTED = [
     "Message",
     "MessageOptions",
     "ParleyError",
+    "PermissionRequest",
     "ProviderConfig",
     "ProviderError",
     "ProviderRequestError",
@@ -45,9 +46,11 @@ EXPECTED = [
     "Store",
     "StoreError",
     "TextPart",
+    "Tool",
     "ToolCallPart",
     "ToolExecutionCompleteEvent",
     "ToolExecutionStartEvent",
+    "ToolLoopError",
     "ToolResultPart",
     "TurnAbortedError",
     "TurnTimeoutError",
@@ -56,6 +59,8 @@ EXPECTED = [
     "UsageError",
     "UserMessageEvent",
     "__version__",
+    "approve_all",
+    "tool",
 ]
 
 

@@ -27,6 +27,7 @@ from parley.errors import (
     SessionExistsError,
     SessionNotFoundError,
     StoreError,
+    ToolLoopError,
     TurnAbortedError,
     TurnTimeoutError,
     UnknownModelError,
@@ -52,6 +53,7 @@ from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, MessageOptions, TextPart, ToolCallPart, ToolResultPart, Usage
 from parley.session import Session
 from parley.stores.base import Store
+from parley.tools import PermissionRequest, Tool, approve_all, tool
 
 __version__ = "0.1.0"
 
@@ -71,6 +73,7 @@ __all__ = [
     "Message",
     "MessageOptions",
     "ParleyError",
+    "PermissionRequest",
     "ProviderConfig",
     "ProviderError",
     "ProviderRequestError",
@@ -96,9 +99,11 @@ __all__ = [
     "Store",
     "StoreError",
     "TextPart",
+    "Tool",
     "ToolCallPart",
     "ToolExecutionCompleteEvent",
     "ToolExecutionStartEvent",
+    "ToolLoopError",
     "ToolResultPart",
     "TurnAbortedError",
     "TurnTimeoutError",
@@ -107,4 +112,6 @@ __all__ = [
     "UsageError",
     "UserMessageEvent",
     "__version__",
+    "approve_all",
+    "tool",
 ]

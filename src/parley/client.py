@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from parley.config import DEFAULT_MODEL, ClientConfig, OnBusy, ProviderConfig, SessionConfig
+from parley.config import (
+    DEFAULT_MAX_TOOL_ROUNDS,
+    DEFAULT_MODEL,
+    ClientConfig,
+    OnBusy,
+    ProviderConfig,
+    SessionConfig,
+)
 from parley.errors import ConfigError
 from parley.info import SessionInfo, SessionPage
 from parley.models.providers import ConfigFile, load_config_files, merged_providers
@@ -16,6 +23,7 @@ from parley.runtime.engine import Runtime
 from parley.session import Session
 from parley.stores import Store, default_store_url, store_from_url
 from parley.stores.base import SessionQuery
+from parley.tools import PermissionHandler, Tool
 
 __all__ = ["Client"]
 
@@ -115,6 +123,10 @@ class Client:
         *,
         on_busy: OnBusy | None = None,
         provider: ProviderConfig | None = None,
+        tools: Sequence[Tool] = (),
+        on_permission_request: PermissionHandler | None = None,
+        max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+        max_history_messages: int | None = None,
     ) -> Session:
         """Open an existing session with its full history (SessionNotFoundError if none).
 
@@ -122,9 +134,23 @@ class Client:
         accepts the next send. The session keeps the `on_busy` it was created with unless
         `on_busy` says otherwise.
         A session created with its own `provider` needs it again here (its key and headers are
-        never stored); for any other session, `provider` is a ConfigError.
+        never stored); for any other session, `provider` is a ConfigError. Tools are code, not
+        data: give them (and the permission hook and limits) again here.
         """
-        live = await self._runtime.resume(session_id, on_busy=on_busy, provider=provider)
+        behaviour = SessionConfig(
+            tools=tools,
+            on_permission_request=on_permission_request,
+            max_tool_rounds=max_tool_rounds,
+            max_history_messages=max_history_messages,
+        )
+        # Given nothing, an open session keeps the tools it has.
+        untouched = behaviour == SessionConfig()
+        live = await self._runtime.resume(
+            session_id,
+            on_busy=on_busy,
+            provider=provider,
+            behaviour=None if untouched else behaviour,
+        )
         return Session(self._runtime, live)
 
     async def get_session(self, session_id: str) -> SessionInfo:

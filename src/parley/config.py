@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import random
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from parley.errors import ConfigError, InvalidSessionIdError
+from parley.tools import PermissionHandler, Tool, check_tools
 
 if TYPE_CHECKING:
     from parley.models.base import ModelAdapter
 
 __all__ = [
     "DEFAULT_MAX_PROMPT_CHARS",
+    "DEFAULT_MAX_TOOL_ROUNDS",
     "DEFAULT_MODEL",
     "MAX_SESSION_ID_LENGTH",
     "PROVIDER_TYPES",
@@ -30,6 +32,7 @@ __all__ = [
 
 DEFAULT_MODEL = "echo"
 DEFAULT_MAX_PROMPT_CHARS = 1_000_000
+DEFAULT_MAX_TOOL_ROUNDS = 10
 MAX_SESSION_ID_LENGTH = 128
 
 OnBusy: TypeAlias = Literal["enqueue", "reject"]
@@ -93,6 +96,13 @@ class SessionConfig:
     - `provider`: this session's own provider (bring your own key), instead of routing `model`
       through the client's providers; `model` is then the name that provider knows. Its key is
       kept in memory only: pass the provider again to `resume_session`.
+    - `tools`: functions the model may call (see `parley.tool`); more can come with each send.
+    - `on_permission_request`: asked before each tool call; returns (or awaits) True to allow.
+      Without it every call is allowed; `approve_all` says so explicitly.
+    - `max_tool_rounds`: how many rounds of tool calls one turn may take before it stops with
+      ToolLoopError.
+    - `max_history_messages`: send only the most recent messages to the model (the store keeps
+      them all); the cut never separates a tool call from its result.
     """
 
     model: str | None = None
@@ -102,8 +112,21 @@ class SessionConfig:
     metadata: Mapping[str, str] = field(default_factory=dict)
     on_busy: OnBusy = "enqueue"
     provider: ProviderConfig | None = None
+    tools: Sequence[Tool] = ()
+    on_permission_request: PermissionHandler | None = None
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    max_history_messages: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "tools", check_tools(self.tools))
+        if self.on_permission_request is not None and not callable(self.on_permission_request):
+            raise ConfigError("on_permission_request must be a function (or approve_all)")
+        for name in ("max_tool_rounds", "max_history_messages"):
+            value = getattr(self, name)
+            if value is None and name == "max_history_messages":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, not {value!r}")
         if self.provider is not None and not isinstance(self.provider, ProviderConfig):
             raise ConfigError(f"provider must be a ProviderConfig, not {self.provider!r}")
         if self.session_id is not None:

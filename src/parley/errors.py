@@ -16,6 +16,7 @@ Misuse (a caller's mistake, fixed by changing the call) is kept apart from runti
         ├── SessionBusyError        on_busy="reject" and a turn is already queued or running
         ├── TurnAbortedError        the turn was aborted before it finished
         ├── TurnTimeoutError        send_and_wait saw no event for `timeout` seconds
+        ├── ToolLoopError           the model kept calling tools past max_tool_rounds
         ├── StoreError              the store could not be read or written
         └── ProviderError           the model provider failed
             ├── AuthenticationError     the provider rejected the key
@@ -48,6 +49,7 @@ __all__ = [
     "SessionExistsError",
     "SessionNotFoundError",
     "StoreError",
+    "ToolLoopError",
     "TurnAbortedError",
     "TurnTimeoutError",
     "UnknownModelError",
@@ -142,6 +144,10 @@ class TurnAbortedError(RuntimeFailure):
 
 class TurnTimeoutError(RuntimeFailure, TimeoutError):
     """send_and_wait saw no event of the session for `timeout` seconds; the turn was aborted."""
+
+
+class ToolLoopError(RuntimeFailure):
+    """The model asked for tools round after round, past SessionConfig(max_tool_rounds=...)."""
 
 
 class StoreError(RuntimeFailure):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias, cast
@@ -134,9 +135,13 @@ class Message:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MessageOptions:
-    """What `Session.send` takes, in the Copilot SDK's shape; a plain string works too."""
+    """What `Session.send` takes, in the Copilot SDK's shape; a plain string works too.
+
+    `tools` are offered for this turn only, on top of the session's.
+    """
 
     prompt: str
+    tools: Sequence[Any] = ()
 
 
 def _part_to_dict(part: Part) -> dict[str, Any]:

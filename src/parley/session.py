@@ -14,15 +14,16 @@ from parley.runtime.bus import Handler, Unsubscribe
 from parley.runtime.engine import Runtime
 from parley.runtime.live import LiveSession
 from parley.runtime.turn import Turn
+from parley.tools import Tool, check_tools
 
 __all__ = ["Session"]
 
 
-def _prompt(message: str | MessageOptions) -> str:
+def _prompt(message: str | MessageOptions) -> tuple[str, tuple[Tool, ...]]:
     if isinstance(message, MessageOptions):
-        return message.prompt
+        return message.prompt, check_tools(message.tools)
     if isinstance(message, str):
-        return message
+        return message, ()
     raise TypeError(f"send takes a str or MessageOptions, not {type(message).__name__}")
 
 
@@ -68,10 +69,14 @@ class Session:
 
     # --- sending ----------------------------------------------------------------------------
 
+    def _enqueue(self, message: str | MessageOptions, *, listen: bool) -> Turn:
+        prompt, tools = _prompt(message)
+        return self._live.enqueue(prompt, listen=listen, tools=tools)
+
     async def send(self, message: str | MessageOptions) -> str:
         """Queue a turn and return its user message id at once; events report its progress."""
         self._runtime.check_running()
-        return self._live.enqueue(_prompt(message), listen=False).message_id
+        return self._enqueue(message, listen=False).message_id
 
     async def send_and_wait(
         self,
@@ -90,7 +95,7 @@ class Session:
         self._runtime.check_running()
         if timeout is not None and timeout <= 0:
             raise ConfigError(f"timeout must be > 0 seconds, or None; got {timeout!r}")
-        turn = self._live.enqueue(_prompt(message), listen=True)
+        turn = self._enqueue(message, listen=True)
         try:
             await self._wait(turn, timeout)
         finally:
@@ -145,7 +150,7 @@ class Session:
         exception. Leaving the loop early does not abort the turn; call `abort()` for that.
         """
         self._runtime.check_running()
-        turn = self._live.enqueue(_prompt(message), listen=True)
+        turn = self._enqueue(message, listen=True)
         return self._events(turn)
 
     @staticmethod

@@ -121,6 +121,11 @@ class AnthropicAdapter:
         }
         if request.system:
             params["system"] = request.system
+        if request.tools:
+            params["tools"] = [
+                {"name": s.name, "description": s.description, "input_schema": s.parameters}
+                for s in request.tools
+            ]
         try:
             events = await self._client.messages.create(**params)
         except anthropic.AnthropicError as exc:

@@ -22,9 +22,19 @@ __all__ = [
     "StreamTextDelta",
     "StreamToolCall",
     "StreamUsage",
+    "ToolSpec",
 ]
 
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolSpec:
+    """A tool as a model sees it: a name, what it does, and the JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,6 +46,7 @@ class ModelRequest:
     messages: Sequence[Message]
     system: str | None = None
     session_id: str = ""
+    tools: Sequence[ToolSpec] = ()
     options: dict[str, Any] = field(default_factory=dict)
 
 

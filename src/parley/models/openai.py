@@ -71,6 +71,20 @@ def to_openai_messages(system: str | None, messages: Sequence[Message]) -> list[
     return wire
 
 
+def _tools(request: ModelRequest) -> Any:
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": spec.name,
+                "description": spec.description,
+                "parameters": spec.parameters,
+            },
+        }
+        for spec in request.tools
+    ]
+
+
 class OpenAIAdapter:
     """Streams Chat Completions through `openai.AsyncOpenAI` (or `AsyncAzureOpenAI`)."""
 
@@ -140,6 +154,7 @@ class OpenAIAdapter:
                 messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
+                tools=_tools(request) or openai.omit,
                 max_completion_tokens=self._completion_budget or openai.omit,
                 max_tokens=self._plain_budget or openai.omit,
             )

@@ -96,6 +96,7 @@ class Runtime:
         history: list[Message],
         on_busy: OnBusy,
         own: ModelAdapter | None,
+        behaviour: SessionConfig,
     ) -> LiveSession:
         live = LiveSession(
             info,
@@ -107,6 +108,10 @@ class Runtime:
             max_prompt_chars=self.max_prompt_chars,
             retry=self.retry,
             own_adapter=own,
+            tools=tuple(behaviour.tools),
+            on_permission_request=behaviour.on_permission_request,
+            max_tool_rounds=behaviour.max_tool_rounds,
+            max_history_messages=behaviour.max_history_messages,
         )
         self._live[info.session_id] = live
         return live
@@ -171,7 +176,7 @@ class Runtime:
                 provider=_keyless(config.provider),
             )
             await self.store.create_session(info)
-            live = self._make_live(info, [], config.on_busy, own)
+            live = self._make_live(info, [], config.on_busy, own, config)
             live.own_config = config.provider
             return live
 
@@ -181,6 +186,7 @@ class Runtime:
         *,
         on_busy: OnBusy | None = None,
         provider: ProviderConfig | None = None,
+        behaviour: SessionConfig | None = None,
     ) -> LiveSession:
         """The live session for `session_id`, loading (and mending) it from the store if needed.
 
@@ -198,7 +204,9 @@ class Runtime:
                 self.check_running()
                 live = self._live.get(session_id)  # another caller may have loaded it
                 if live is None:
-                    live = await self._load(session_id, on_busy, provider)
+                    live = await self._load(
+                        session_id, on_busy, provider, behaviour or SessionConfig()
+                    )
         elif provider is not None and provider != live.own_config:
             raise ConfigError(
                 f"session {session_id!r} is open with another provider; close() it first to "
@@ -206,10 +214,19 @@ class Runtime:
             )
         if on_busy is not None:
             live.on_busy = on_busy
+        if behaviour is not None:  # what the code gives again: tools and their hooks
+            live.tools = tuple(behaviour.tools)
+            live.on_permission_request = behaviour.on_permission_request
+            live.max_tool_rounds = behaviour.max_tool_rounds
+            live.max_history_messages = behaviour.max_history_messages
         return live
 
     async def _load(
-        self, session_id: str, on_busy: OnBusy | None, provider: ProviderConfig | None
+        self,
+        session_id: str,
+        on_busy: OnBusy | None,
+        provider: ProviderConfig | None,
+        behaviour: SessionConfig,
     ) -> LiveSession:
         info = await self.store.get_session(session_id)
         own = None
@@ -235,7 +252,7 @@ class Runtime:
             if own is not None:
                 await own.aclose()
             raise
-        live = self._make_live(info, history, on_busy or info.on_busy, own)
+        live = self._make_live(info, history, on_busy or info.on_busy, own, behaviour)
         live.own_config = provider
         live.emit(
             SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))

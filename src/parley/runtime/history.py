@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from parley.messages import Message, new_id, utcnow
+from parley.messages import Message, ToolCallPart, ToolResultPart, new_id, utcnow
 
-__all__ = ["CRASH_NOTE", "UNSTORED_NOTE", "derive_title", "model_view", "repair"]
+__all__ = ["CRASH_NOTE", "UNSTORED_NOTE", "derive_title", "model_view", "open_calls", "repair"]
 
 CRASH_NOTE = "the process stopped before this reply was complete"
 UNSTORED_NOTE = "the reply could not be stored"
@@ -28,8 +28,35 @@ def derive_title(text: str) -> str:
     return title or "(empty)"
 
 
+def open_calls(history: Sequence[Message]) -> list[ToolCallPart]:
+    """The tool calls of the last assistant message that no later result answers."""
+    for index in range(len(history) - 1, -1, -1):
+        message = history[index]
+        if message.role == "assistant":
+            calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
+            answered = {
+                p.call_id
+                for later in history[index + 1 :]
+                for p in later.parts
+                if isinstance(p, ToolResultPart)
+            }
+            return [c for c in calls if c.call_id not in answered]
+    return []
+
+
 def repair(history: Sequence[Message], model: str, note: str = CRASH_NOTE) -> list[Message]:
-    """The messages to append so that `history` ends in a complete turn (often none)."""
+    """The messages to append so that `history` ends in a complete turn (often none).
+
+    Tool calls left without results get a "cancelled" result each; a user message left without
+    an answer gets an empty assistant message marked `interrupted`.
+    """
+    pending = open_calls(history)
+    if pending:
+        results = tuple(
+            ToolResultPart(call_id=c.call_id, content=f"cancelled: {note}", is_error=True)
+            for c in pending
+        )
+        return [Message(id=new_id(), role="tool", parts=results, created_at=utcnow())]
     if history and history[-1].role == "user":
         return [
             Message(
@@ -45,6 +72,23 @@ def repair(history: Sequence[Message], model: str, note: str = CRASH_NOTE) -> li
     return []
 
 
-def model_view(history: Sequence[Message]) -> list[Message]:
-    """The history as sent to a model: interrupted replies with nothing in them are left out."""
-    return [m for m in history if m.parts or m.role != "assistant"]
+def model_view(history: Sequence[Message], max_messages: int | None = None) -> list[Message]:
+    """The history as sent to a model.
+
+    Interrupted replies with nothing in them are left out. With `max_messages`, only the most
+    recent messages are sent, starting at a user message so that no tool result is ever sent
+    without the call it answers (nor an assistant turn first, which Anthropic refuses).
+    """
+    view = [m for m in history if m.parts or m.role != "assistant"]
+    if max_messages is not None and len(view) > max_messages:
+        start = len(view) - max_messages
+        while start < len(view) and not _opens_a_turn(view[start]):
+            start += 1
+        if start == len(view):  # no user message inside the window: keep the last one
+            start = max((i for i, m in enumerate(view) if _opens_a_turn(m)), default=0)
+        view = view[start:]
+    return view
+
+
+def _opens_a_turn(message: Message) -> bool:
+    return message.role == "user"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from parley.errors import ParleyError
 from parley.events import SessionEvent
 from parley.messages import Message, new_id
+from parley.tools import Tool
 
 __all__ = ["Turn"]
 
@@ -22,7 +24,10 @@ class Turn:
     result: Message | None = None
     error: ParleyError | None = None
     abort_reason: str | None = None
-    stream_task: asyncio.Task[object] | None = None
+    tools: tuple[Tool, ...] = ()
+    """Tools given with this send only, on top of the session's."""
+    stream_task: asyncio.Future[Any] | None = None
+    """The work an abort cancels: the model call, or the tool calls, under way."""
     committing: bool = False
     """Set once the model has finished: from then on the reply is being stored as it is."""
     done: asyncio.Event = field(default_factory=asyncio.Event)

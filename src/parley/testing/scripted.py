@@ -13,6 +13,7 @@ from parley.models.base import (
     StreamEvent,
     StreamFinish,
     StreamTextDelta,
+    StreamToolCall,
     StreamUsage,
 )
 from parley.models.echo import count_prompt_tokens, split_tokens
@@ -40,6 +41,8 @@ class Reply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost: float | None = 0.0
+    tool_calls: tuple[StreamToolCall, ...] = ()
+    """Tool calls the model asks for after its text (the turn's tool loop answers them)."""
 
 
 ScriptItem: TypeAlias = str | BaseException | Reply | Callable[[ModelRequest], "str | Reply"]
@@ -116,7 +119,9 @@ class ScriptedModel:
             output_tokens=len(tokens) if reply.output_tokens is None else reply.output_tokens,
             cost=reply.cost,
         )
-        yield StreamFinish(reason="stop")
+        for call in reply.tool_calls:
+            yield call
+        yield StreamFinish(reason="tool_calls" if reply.tool_calls else "stop")
 
     async def aclose(self) -> None:
         return None

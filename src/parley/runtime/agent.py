@@ -1,0 +1,276 @@
+"""One turn: the user's message, then model call -> tool calls -> results -> model call... until
+a final answer, an abort, a failure or `max_tool_rounds`.
+
+Every message is stored as it completes. An assistant message that asks for tools is always
+followed by one `tool` message answering every call (with "cancelled" results after an abort),
+so a stored history never holds a call without its result; `history.repair` closes what a
+crash or a failed write cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from parley.errors import ParleyError, ProviderResponseError, ToolLoopError, TurnAbortedError
+from parley.events import (
+    AbortData,
+    AbortEvent,
+    AssistantMessageData,
+    AssistantMessageDeltaEvent,
+    AssistantMessageEvent,
+    AssistantTurnEndEvent,
+    AssistantTurnStartEvent,
+    AssistantUsageEvent,
+    IdleData,
+    MessageDeltaData,
+    SessionErrorData,
+    SessionErrorEvent,
+    SessionIdleEvent,
+    TurnData,
+    UsageData,
+    UserMessageData,
+    UserMessageEvent,
+)
+from parley.messages import Message, Part, TextPart, ToolCallPart, Usage, new_id, utcnow
+from parley.models.base import (
+    ModelRequest,
+    StreamEvent,
+    StreamFinish,
+    StreamTextDelta,
+    StreamToolCall,
+    StreamUsage,
+    ToolSpec,
+)
+from parley.runtime.history import UNSTORED_NOTE, derive_title, model_view, repair
+from parley.runtime.retry import stream_with_retry
+from parley.runtime.toolcalls import run_tool_calls
+from parley.runtime.turn import Turn
+
+if TYPE_CHECKING:
+    from parley.runtime.live import LiveSession
+
+__all__ = ["run_turn"]
+
+_IDLE = IdleData()
+
+
+def _error_data(error: ParleyError) -> SessionErrorData:
+    return SessionErrorData(error_type=type(error).__name__, message=str(error))
+
+
+async def run_turn(live: LiveSession, turn: Turn) -> None:
+    """Run `turn` to its end, storing and emitting as it goes; never raises ParleyError."""
+    user = Message.user(turn.prompt, id=turn.message_id)
+    # A previous turn whose reply could not be stored left its user message (or tool calls)
+    # unanswered: close that in the same write as this message.
+    rows = [*repair(live.history, live.model, UNSTORED_NOTE), user]
+    try:
+        await live.store.append_messages(live.session_id, rows)
+    except ParleyError as exc:  # nothing of this turn was stored: report and move on
+        turn.error = exc
+        live.emit(SessionErrorEvent, _error_data(exc), turn)
+        live.emit(SessionIdleEvent, _IDLE, turn)
+        turn.done.set()
+        return
+    live.history.extend(rows)
+    if live.title is None:  # the first turn names the session, unless it was named
+        await live.set_title(derive_title(turn.prompt))
+    live.emit(UserMessageEvent, UserMessageData(message_id=user.id, content=turn.prompt), turn)
+    live.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
+
+    tools = {t.name: t for t in (*live.tools, *turn.tools)}
+    error: ParleyError | None = None
+    reply: Message | None = None
+    rounds = 0
+    while True:
+        reply, error, calls = await _model_call(live, turn)
+        if error is not None or turn.aborted or not calls:
+            break
+        if rounds >= live.max_tool_rounds:
+            error = ToolLoopError(
+                f"the model still asked for tools after {rounds} rounds, so the turn was "
+                "stopped (the last calls were answered as cancelled); raise "
+                "SessionConfig(max_tool_rounds=...) if the task needs more"
+            )
+            await _store_results(live, turn, await run_tool_calls(live, turn, calls, {}, skip=True))
+            break
+        rounds += 1
+        results = await run_tool_calls(live, turn, calls, tools)
+        if not await _store_results(live, turn, results):
+            error = turn.error
+            break
+        if turn.abort_reason is not None:  # aborted while the tools ran
+            break
+    _finish(live, turn, reply, error)
+
+
+async def _store_results(live: LiveSession, turn: Turn, results: Message) -> bool:
+    try:
+        await live.store.append_messages(live.session_id, [results])
+    except ParleyError as exc:  # the next turn's repair closes the calls left open
+        turn.error = exc
+        return False
+    live.history.append(results)
+    return True
+
+
+def _finish(
+    live: LiveSession, turn: Turn, reply: Message | None, error: ParleyError | None
+) -> None:
+    if turn.abort_reason is not None:
+        live.emit(AbortEvent, AbortData(reason=turn.abort_reason), turn)
+        kept = (
+            "its history is deleted with it"
+            if live.deleted
+            else "the text streamed so far is kept in the history, marked interrupted"
+        )
+        turn.error = TurnAbortedError(
+            f"the turn of session {live.session_id!r} was aborted ({turn.abort_reason}); {kept}"
+        )
+    if error is not None:
+        turn.error = error
+        live.emit(SessionErrorEvent, _error_data(error), turn)
+    live.emit(AssistantTurnEndEvent, TurnData(turn_id=turn.turn_id), turn)
+    turn.result = reply
+    live.emit(SessionIdleEvent, _IDLE, turn)
+    turn.done.set()
+
+
+async def _model_call(
+    live: LiveSession, turn: Turn
+) -> tuple[Message, ParleyError | None, list[ToolCallPart]]:
+    """One model call: stream it, store its message, emit it. Returns the tool calls asked."""
+    model = live.model
+    call = _Call(new_id())
+    error: ParleyError | None = None
+    if not turn.aborted:
+        turn.committing = False
+        turn.stream_task = asyncio.create_task(_stream(live, turn, model, call))
+        try:
+            await turn.stream_task
+        except asyncio.CancelledError:
+            if not turn.aborted:
+                raise
+        except ParleyError as exc:
+            error = exc
+        except Exception as exc:  # an adapter broke its contract; keep the session usable
+            error = ProviderResponseError(f"the model adapter failed: {exc!r}")
+        finally:
+            turn.stream_task = None
+    turn.committing = True  # an abort from here on would misreport a finished reply
+    interrupted = turn.aborted or error is not None
+    text = "".join(call.chunks)
+    # Calls are only complete once the stream finished; an interrupted reply asks for none.
+    calls = [] if interrupted else call.calls
+    parts: list[Part] = [TextPart(text=text)] if text else []
+    parts.extend(calls)
+    reply = Message(
+        id=call.reply_id,
+        role="assistant",
+        parts=tuple(parts),
+        created_at=utcnow(),
+        model=model,
+        usage=call.usage,
+        interrupted=interrupted,
+        error=str(error) if error is not None else turn.abort_reason,
+    )
+    try:
+        await live.store.append_messages(live.session_id, [reply])
+    except ParleyError as exc:
+        error = error or exc
+        calls = []  # nothing stored asks for them: do not run them
+    else:
+        live.history.append(reply)
+    data = AssistantMessageData(
+        message_id=call.reply_id,
+        content=text,
+        model=model,
+        interrupted=interrupted,
+        finish_reason=None if interrupted else call.finish_reason,
+    )
+    live.emit(AssistantMessageEvent, data, turn)
+    if call.usage is not None:
+        live.emit(AssistantUsageEvent, call.usage_data(model), turn)
+    return reply, error, calls
+
+
+async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> None:
+    resolved = live.resolve(model)
+    request = ModelRequest(
+        model=resolved.name,
+        messages=model_view(live.history, live.max_history_messages),
+        system=live.system_message,
+        session_id=live.session_id,
+        tools=[
+            ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
+            for t in live.tools + turn.tools
+        ],
+    )
+    items = stream_with_retry(resolved.adapter, request, live.retry, live.touch)
+    async with contextlib.aclosing(items):
+        await _consume(live, turn, items, call)
+
+
+async def _consume(
+    live: LiveSession, turn: Turn, items: AsyncIterator[StreamEvent], call: _Call
+) -> None:
+    async for item in items:
+        if isinstance(item, StreamTextDelta):
+            if not item.text:
+                continue
+            if call.first_token is None:
+                call.first_token = time.monotonic()
+            call.chunks.append(item.text)
+            delta = MessageDeltaData(message_id=call.reply_id, delta_content=item.text)
+            live.emit(AssistantMessageDeltaEvent, delta, turn)
+        elif isinstance(item, StreamUsage):
+            call.add(item)
+        elif isinstance(item, StreamToolCall):
+            call.calls.append(
+                ToolCallPart(call_id=item.call_id, name=item.name, arguments=item.arguments)
+            )
+        elif isinstance(item, StreamFinish):
+            call.finish_reason = item.reason
+            break
+
+
+class _Call:
+    """What one model call produced: text, tool calls, usage and timing."""
+
+    __slots__ = ("calls", "chunks", "finish_reason", "first_token", "reply_id", "started", "usage")
+
+    def __init__(self, reply_id: str) -> None:
+        self.reply_id = reply_id
+        self.chunks: list[str] = []
+        self.calls: list[ToolCallPart] = []
+        self.finish_reason: str | None = None
+        self.started = time.monotonic()
+        self.first_token: float | None = None
+        self.usage: Usage | None = None
+
+    def add(self, item: StreamUsage) -> None:
+        usage = Usage(
+            input_tokens=item.input_tokens,
+            output_tokens=item.output_tokens,
+            cached_tokens=item.cached_tokens,
+            cost=item.cost,
+        )
+        self.usage = usage if self.usage is None else self.usage + usage
+
+    def usage_data(self, model: str) -> UsageData:
+        usage = self.usage or Usage(cost=None)
+        return UsageData(
+            model=model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            cost=usage.cost,
+            duration_ms=(time.monotonic() - self.started) * 1000,
+            time_to_first_token_ms=(
+                (self.first_token - self.started) * 1000 if self.first_token else None
+            ),
+        )
