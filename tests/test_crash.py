@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 from parley import Client
+from parley.messages import ToolCallPart, ToolResultPart
 
 CHILD = textwrap.dedent(
     """
@@ -75,3 +76,62 @@ async def test_sigkill_while_streaming_loses_no_completed_turn(tmp_path: Path) -
     async with Client(store=url) as client:
         again = await client.resume_session("s0")
         assert len(await again.messages()) == 8
+
+
+TOOL_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from parley import Client, ClientConfig, tool
+    from parley.models.base import StreamToolCall
+    from parley.testing import Reply, ScriptedModel
+
+    @tool
+    async def long_job() -> str:
+        '''Takes for ever.'''
+        print("TOOL RUNNING", flush=True)
+        await asyncio.Event().wait()
+        return "never"
+
+    async def main(url: str) -> None:
+        model = ScriptedModel(
+            "first answer",
+            Reply(tool_calls=(StreamToolCall(call_id="k1", name="long_job", arguments={}),)),
+        )
+        config = ClientConfig(providers={"scripted": model}, config_files=False)
+        async with Client(store=url, config=config) as client:
+            session = await client.create_session(
+                session_id="tools", model="scripted:x", tools=[long_job]
+            )
+            await session.send_and_wait("warm up")
+            await session.send_and_wait("run the long job")
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+async def test_sigkill_during_a_tool_call_is_answered_as_cancelled_on_resume(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'tools.db'}"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", TOOL_CHILD, url, stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    assert (await asyncio.wait_for(child.stdout.readline(), timeout=60)).strip() == b"TOOL RUNNING"
+    os.kill(child.pid, signal.SIGKILL)
+    await child.wait()
+    async with Client(store=url) as client:
+        session = await client.resume_session("tools")
+        history = await session.messages()
+        assert [m.role for m in history] == ["user", "assistant", "user", "assistant", "tool"]
+        call = history[3].parts[0]
+        result = history[4].parts[0]
+        assert isinstance(call, ToolCallPart)
+        assert isinstance(result, ToolResultPart)
+        assert result.call_id == call.call_id == "k1"
+        assert result.is_error
+        assert result.content.startswith("cancelled")
+        await session.set_model("echo")
+        reply = await session.send_and_wait("are you there?")
+        assert "#3 here" in reply.text

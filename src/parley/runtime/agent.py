@@ -99,6 +99,7 @@ async def run_turn(live: LiveSession, turn: Turn) -> None:
             await _store_results(live, turn, await run_tool_calls(live, turn, calls, {}, skip=True))
             break
         rounds += 1
+        turn.committing = False  # the reply asking for tools is stored: aborts are welcome again
         results = await run_tool_calls(live, turn, calls, tools)
         if not await _store_results(live, turn, results):
             error = turn.error

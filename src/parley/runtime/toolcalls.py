@@ -45,8 +45,9 @@ async def run_tool_calls(
     An abort cancels the calls still running; they are answered with a "cancelled" result, so
     the history stays valid. With `skip`, no call runs and each is answered "not run".
     """
-    if skip:
-        parts = [ToolResultPart(call_id=c.call_id, content=NOT_RUN, is_error=True) for c in calls]
+    if skip or turn.aborted:
+        note = NOT_RUN if skip else CANCELLED
+        parts = [ToolResultPart(call_id=c.call_id, content=note, is_error=True) for c in calls]
         return Message(id=new_id(), role="tool", parts=tuple(parts), created_at=utcnow())
     tasks = [asyncio.create_task(_run_one(live, turn, call, tools)) for call in calls]
     everything = asyncio.gather(*tasks)
@@ -54,7 +55,7 @@ async def run_tool_calls(
     try:
         await everything
     except asyncio.CancelledError:
-        if not turn.aborted:
+        if turn.abort_reason is None:  # not an abort: the worker itself is being cancelled
             raise
         await asyncio.wait(tasks)  # each cancelled call answers "cancelled" and ends
     finally:
