@@ -7,7 +7,6 @@ from types import TracebackType
 from typing import Any
 
 from parley.config import (
-    DEFAULT_MAX_TOOL_ROUNDS,
     DEFAULT_MODEL,
     ClientConfig,
     OnBusy,
@@ -123,9 +122,9 @@ class Client:
         *,
         on_busy: OnBusy | None = None,
         provider: ProviderConfig | None = None,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool] | None = None,
         on_permission_request: PermissionHandler | None = None,
-        max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+        max_tool_rounds: int | None = None,
         max_history_messages: int | None = None,
     ) -> Session:
         """Open an existing session with its full history (SessionNotFoundError if none).
@@ -135,21 +134,21 @@ class Client:
         `on_busy` says otherwise.
         A session created with its own `provider` needs it again here (its key and headers are
         never stored); for any other session, `provider` is a ConfigError. Tools are code, not
-        data: give them (and the permission hook and limits) again here.
+        data: give them (and the permission hook and limits) again here after a restart; for a
+        session already open, the ones given replace its own and the others stay.
         """
-        behaviour = SessionConfig(
-            tools=tools,
-            on_permission_request=on_permission_request,
-            max_tool_rounds=max_tool_rounds,
-            max_history_messages=max_history_messages,
-        )
-        # Given nothing, an open session keeps the tools it has.
-        untouched = behaviour == SessionConfig()
+        given: dict[str, Any] = {
+            "tools": tools,
+            "on_permission_request": on_permission_request,
+            "max_tool_rounds": max_tool_rounds,
+            "max_history_messages": max_history_messages,
+        }
+        # Only what is given changes an open session; a session loaded from the store starts
+        # from SessionConfig's defaults for the rest.
+        behaviour = SessionConfig(**{k: v for k, v in given.items() if v is not None})
+        changed = {k for k, v in given.items() if v is not None}
         live = await self._runtime.resume(
-            session_id,
-            on_busy=on_busy,
-            provider=provider,
-            behaviour=None if untouched else behaviour,
+            session_id, on_busy=on_busy, provider=provider, behaviour=behaviour, changed=changed
         )
         return Session(self._runtime, live)
 

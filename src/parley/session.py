@@ -117,6 +117,8 @@ class Session:
                         turn.events.get(), max(quiet_limit - quiet, 0.001)
                     )
                 except TimeoutError:
+                    if self._live.tools_running:
+                        continue  # tools are working (each has its own timeout)
                     if time.monotonic() - self._live.last_activity < quiet_limit:
                         continue  # the session is busy with an earlier turn: keep waiting
                     await self._give_up(turn, quiet_limit)
@@ -180,7 +182,7 @@ class Session:
         return self._live.bus.subscribe(handler)
 
     async def messages(self) -> list[Message]:
-        """The whole history, oldest first: user and assistant messages, as stored."""
+        """The whole history, oldest first: user, assistant and tool messages, as stored."""
         return await self._runtime.messages(self._live)
 
     async def abort(self) -> bool:

@@ -16,6 +16,8 @@ the arguments the model sends are validated against it before the function runs.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import inspect
 import json
 import re
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 DEFAULT_TOOL_TIMEOUT = 60.0
+SYNC_TOOL_THREADS = 32
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what both OpenAI and Anthropic accept
 
 
@@ -148,10 +151,22 @@ class Tool:
         if inspect.iscoroutinefunction(self.function):
             result = await self.function(**values)
         else:
-            result = await asyncio.to_thread(self.function, **values)
+            # Threads of their own: a sync tool that overran its timeout cannot be stopped and
+            # keeps its thread, which must not starve the loop's default pool (DNS lookups).
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(
+                _executor(), functools.partial(self.function, **values)
+            )
             if inspect.isawaitable(result):
                 result = await result
         return render_result(result)
+
+
+@functools.lru_cache(maxsize=1)
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=SYNC_TOOL_THREADS, thread_name_prefix="parley-tool"
+    )
 
 
 def render_result(result: object) -> str:

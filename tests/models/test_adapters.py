@@ -24,13 +24,14 @@ from parley import (
     ProviderUnavailableError,
     RateLimitError,
     SessionErrorEvent,
+    tool,
 )
 from parley.config import ProviderConfig, RetryPolicy
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, utcnow
 from parley.models.anthropic import to_anthropic_messages
 from parley.models.openai import to_openai_messages
 from parley.runtime.history import model_view
-from parley.testing import FakeLLMServer, FakeReply, Fault
+from parley.testing import FakeLLMServer, FakeReply, FakeToolCall, Fault
 
 API = ["openai", "anthropic"]
 
@@ -337,7 +338,10 @@ async def test_converted_tool_histories_are_valid_for_both_apis(server: FakeLLMS
         base_url=server.anthropic_base_url, api_key="sk-test", max_retries=0
     ) as claude:
         turns: Any = to_anthropic_messages(view)
-        await claude.messages.create(model="fake-claude", max_tokens=100, messages=turns)
+        weather: Any = [{"name": "weather", "description": "w", "input_schema": {"type": "object"}}]
+        await claude.messages.create(
+            model="fake-claude", max_tokens=100, messages=turns, tools=weather
+        )
     assert [r.status for r in server.requests] == [200, 200]
 
 
@@ -511,3 +515,49 @@ async def test_local_servers_get_max_tokens_and_vendors_max_completion_tokens(
     assert "max_completion_tokens" not in first
     assert second["max_completion_tokens"] == 60
     assert "max_tokens" not in second
+
+
+async def test_an_anthropic_request_without_tools_after_a_tool_history(
+    server: FakeLLMServer,
+) -> None:
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    server.script(
+        FakeReply(tool_calls=(FakeToolCall(id="t1", name="add", arguments={"a": 1, "b": 2}),)),
+        FakeReply(text="3"),
+        FakeReply(text="no tools now"),
+    )
+    async with client_for(server) as client:
+        session = await client.create_session(model=MODEL["anthropic"], tools=[add])
+        assert (await session.send_and_wait("add")).text == "3"
+        await session.close()
+        plain = await client.resume_session(session.session_id)  # no tools given again
+        assert (await plain.send_and_wait("chat")).text == "no tools now"
+    assert [r.status for r in server.requests] == [200, 200, 200]
+    stub = server.requests[-1].body["tools"]
+    assert [t["name"] for t in stub] == ["add"]
+
+
+@pytest.mark.parametrize("first", API)
+async def test_tool_history_survives_a_provider_switch(first: str, server: FakeLLMServer) -> None:
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    server.script(
+        FakeReply(tool_calls=(FakeToolCall(id="t1", name="add", arguments={"a": 1, "b": 2}),)),
+        FakeReply(text="3"),
+        FakeReply(text="still fine"),
+    )
+    async with client_for(server) as client:
+        session = await client.create_session(model=MODEL[first], tools=[add])
+        assert (await session.send_and_wait("add")).text == "3"
+        other = "anthropic" if first == "openai" else "openai"
+        await session.set_model(MODEL[other])
+        assert (await session.send_and_wait("again")).text == "still fine"
+    assert [r.status for r in server.requests] == [200, 200, 200]
+    assert server.requests[-1].api == other

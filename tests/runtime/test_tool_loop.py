@@ -256,3 +256,58 @@ async def test_history_windows_never_split_a_call_from_its_result(
         window = model_view(history, size)
         assert window[0].role == "user"
         assert_valid(window)
+
+
+async def test_a_sends_tool_replaces_the_sessions_namesake(
+    tool_client: Client, scripted: ScriptedModel
+) -> None:
+    @tool(name="add")
+    def add_differently(a: int, b: int) -> int:
+        """Add, then add one."""
+        return a + b + 1
+
+    scripted.add(calls(("c", "add", {"a": 1, "b": 1})), "3")
+    session = await tool_client.create_session(model="scripted:x", tools=[add])
+    await session.send_and_wait(MessageOptions(prompt="add", tools=[add_differently]))
+    assert [t.name for t in scripted.requests[0].tools] == ["add"]
+    assert (await session.messages())[2].parts[0] == ToolResultPart(call_id="c", content="3")
+
+
+async def test_a_running_tool_is_activity_for_send_and_wait(
+    tool_client: Client, scripted: ScriptedModel
+) -> None:
+    @tool(timeout=5)
+    async def thinks() -> str:
+        """Takes longer than the caller's inactivity timeout."""
+        await asyncio.sleep(0.5)
+        return "thought"
+
+    scripted.add(calls(("c", "thinks", {})), "done")
+    session = await tool_client.create_session(model="scripted:x", tools=[thinks])
+    assert (await session.send_and_wait("think", timeout=0.2)).text == "done"
+
+
+async def test_a_permission_hook_that_raises_denies_the_call(
+    tool_client: Client, scripted: ScriptedModel
+) -> None:
+    def broken_hook(request: PermissionRequest) -> bool:
+        raise RuntimeError("policy service down")
+
+    scripted.add(calls(("c", "add", {"a": 1, "b": 1})), "ok")
+    session = await tool_client.create_session(
+        model="scripted:x", tools=[add], on_permission_request=broken_hook
+    )
+    await session.send_and_wait("add")
+    result = (await session.messages())[2].parts[0]
+    assert isinstance(result, ToolResultPart)
+    assert "permission check for 'add' failed (RuntimeError: policy service down)" in result.content
+
+
+async def test_resuming_an_open_session_changes_only_what_is_given(
+    tool_client: Client, scripted: ScriptedModel
+) -> None:
+    await tool_client.create_session(model="scripted:x", tools=[add], session_id="keep")
+    again = await tool_client.resume_session("keep", on_permission_request=approve_all)
+    scripted.add(calls(("c", "add", {"a": 2, "b": 5})), "7")
+    await again.send_and_wait("add")
+    assert (await again.messages())[2].parts[0] == ToolResultPart(call_id="c", content="7")

@@ -10,6 +10,7 @@ with exactly one later result.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import tempfile
 from pathlib import Path
@@ -118,10 +119,8 @@ async def scenario(url: str, ops: list[str], window: int | None) -> None:
                 waiter = asyncio.ensure_future(session.send_and_wait("block"))
                 await blocking.wait()
                 await session.abort()
-                try:
+                with contextlib.suppress(TurnAbortedError):
                     await waiter
-                except TurnAbortedError:
-                    pass
             elif op == "switch":
                 model = 1 - model
                 await session.set_model(MODELS[model])

@@ -17,6 +17,8 @@ from anthropic.types import TextBlock, ToolResultBlockParam, ToolUseBlockParam
 from conftest import OPENAI_KEY
 from parley.testing.fake_server import FakeLLMServer
 
+TOOLS: Any = [{"name": "f", "description": "A tool.", "input_schema": {"type": "object"}}]
+
 
 def call(call_id: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -151,12 +153,24 @@ async def test_anthropic_rejects(
     messages, message = ANTHROPIC_INVALID[case]
     with pytest.raises(anthropic.BadRequestError) as caught:
         await claude.messages.create(
-            model="fake-claude", max_tokens=50, messages=cast(Any, messages)
+            model="fake-claude", max_tokens=50, messages=cast(Any, messages), tools=TOOLS
         )
     assert caught.value.type == "invalid_request_error"
     assert caught.value.api_message is not None
     assert message in caught.value.api_message
     assert server.requests[-1].status == 400
+
+
+async def test_anthropic_wants_tools_defined_when_the_history_uses_them(
+    claude: anthropic.AsyncAnthropic,
+) -> None:
+    history: Any = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [tool_use("t1")]},
+        {"role": "user", "content": [tool_result("t1")]},
+    ]
+    with pytest.raises(anthropic.BadRequestError, match="must define tools"):
+        await claude.messages.create(model="fake-claude", max_tokens=50, messages=history)
 
 
 async def test_anthropic_missing_max_tokens(claude: anthropic.AsyncAnthropic) -> None:
@@ -185,6 +199,7 @@ async def test_anthropic_accepts_merged_turns_and_a_tool_round_trip(
             {"role": "assistant", "content": "Both done."},
             {"role": "user", "content": "great"},
         ],
+        tools=TOOLS,
     )
     assert isinstance(message.content[0], TextBlock)
     assert message.content[0].text == 'Fake reply to "great" (user message #3; first: "first")'

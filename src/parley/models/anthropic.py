@@ -77,6 +77,10 @@ def to_anthropic_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return wire
 
 
+def _tools_in(messages: Sequence[Message]) -> list[str]:
+    return [part.name for m in messages for part in m.parts if isinstance(part, ToolCallPart)]
+
+
 class AnthropicAdapter:
     """Streams Messages through `anthropic.AsyncAnthropic`."""
 
@@ -121,11 +125,26 @@ class AnthropicAdapter:
         }
         if request.system:
             params["system"] = request.system
-        if request.tools:
-            params["tools"] = [
-                {"name": s.name, "description": s.description, "input_schema": s.parameters}
-                for s in request.tools
-            ]
+        offers: list[dict[str, Any]] = [
+            {"name": s.name, "description": s.description, "input_schema": s.parameters}
+            for s in request.tools
+        ]
+        # The API refuses a history with tool blocks unless tools are defined: describe the
+        # ones the history used that this request no longer offers (calling one again gets an
+        # error result from the runtime, like any unknown tool).
+        offered = {s.name for s in request.tools}
+        for name in _tools_in(request.messages):
+            if name not in offered:
+                offered.add(name)
+                offers.append(
+                    {
+                        "name": name,
+                        "description": "No longer available.",
+                        "input_schema": {"type": "object"},
+                    }
+                )
+        if offers:
+            params["tools"] = offers
         try:
             events = await self._client.messages.create(**params)
         except anthropic.AnthropicError as exc:

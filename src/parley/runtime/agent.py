@@ -49,6 +49,7 @@ from parley.runtime.history import UNSTORED_NOTE, derive_title, model_view, repa
 from parley.runtime.retry import stream_with_retry
 from parley.runtime.toolcalls import run_tool_calls
 from parley.runtime.turn import Turn
+from parley.tools import Tool
 
 if TYPE_CHECKING:
     from parley.runtime.live import LiveSession
@@ -56,6 +57,11 @@ if TYPE_CHECKING:
 __all__ = ["run_turn"]
 
 _IDLE = IdleData()
+
+
+def offered_tools(live: LiveSession, turn: Turn) -> dict[str, Tool]:
+    """The session's tools and this send's, by name; a send's tool replaces a namesake."""
+    return {t.name: t for t in (*live.tools, *turn.tools)}
 
 
 def _error_data(error: ParleyError) -> SessionErrorData:
@@ -82,7 +88,7 @@ async def run_turn(live: LiveSession, turn: Turn) -> None:
     live.emit(UserMessageEvent, UserMessageData(message_id=user.id, content=turn.prompt), turn)
     live.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
 
-    tools = {t.name: t for t in (*live.tools, *turn.tools)}
+    tools = offered_tools(live, turn)
     error: ParleyError | None = None
     reply: Message | None = None
     rounds = 0
@@ -208,7 +214,7 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
         session_id=live.session_id,
         tools=[
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-            for t in live.tools + turn.tools
+            for t in offered_tools(live, turn).values()
         ],
     )
     items = stream_with_retry(resolved.adapter, request, live.retry, live.touch)

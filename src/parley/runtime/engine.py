@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 from parley.config import (
     DEFAULT_MAX_PROMPT_CHARS,
@@ -187,6 +187,7 @@ class Runtime:
         on_busy: OnBusy | None = None,
         provider: ProviderConfig | None = None,
         behaviour: SessionConfig | None = None,
+        changed: Collection[str] = (),
     ) -> LiveSession:
         """The live session for `session_id`, loading (and mending) it from the store if needed.
 
@@ -214,11 +215,10 @@ class Runtime:
             )
         if on_busy is not None:
             live.on_busy = on_busy
-        if behaviour is not None:  # what the code gives again: tools and their hooks
-            live.tools = tuple(behaviour.tools)
-            live.on_permission_request = behaviour.on_permission_request
-            live.max_tool_rounds = behaviour.max_tool_rounds
-            live.max_history_messages = behaviour.max_history_messages
+        if behaviour is not None:  # what the code gives again: tools, their hook, limits
+            for name in changed:
+                value = getattr(behaviour, name)
+                setattr(live, name, tuple(value) if name == "tools" else value)
         return live
 
     async def _load(

@@ -63,6 +63,7 @@ class LiveSession:
         max_history_messages: int | None = None,
     ) -> None:
         self.tools = tools
+        self.tools_running = 0
         self.on_permission_request = on_permission_request
         self.max_tool_rounds = max_tool_rounds
         self.max_history_messages = max_history_messages

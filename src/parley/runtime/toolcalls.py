@@ -91,6 +91,7 @@ async def _run_one(
         tool_call_id=call.call_id, tool_name=call.name, arguments=dict(call.arguments)
     )
     live.emit(ToolExecutionStartEvent, start, turn)
+    live.tools_running += 1  # a running tool is activity, not silence (send_and_wait's timeout)
     started = time.monotonic()
     failed = True
     limit = 0.0
@@ -99,7 +100,14 @@ async def _run_one(
         if tool is None:
             known = ", ".join(sorted(tools)) or "none"
             raise _Refused(f"there is no tool {call.name!r} (tools: {known})")
-        if not await _allowed(live, call):
+        try:
+            allowed = await _allowed(live, call)
+        except Exception as exc:
+            raise _Refused(
+                f"the permission check for {call.name!r} failed ({type(exc).__name__}: {exc}), "
+                "so the call was not run"
+            ) from exc
+        if not allowed:
             raise _Refused(f"permission to run {call.name!r} was denied")
         limit = tool.timeout
         content = await asyncio.wait_for(tool.run(dict(call.arguments)), limit)
@@ -112,6 +120,8 @@ async def _run_one(
         content = f"tool {call.name!r} did not finish within its {limit:g}s timeout"
     except Exception as exc:  # a tool's own failure is the model's to read, not the caller's
         content = f"tool {call.name!r} failed: {type(exc).__name__}: {exc}"
+    live.tools_running -= 1
+    live.touch()
     done = ToolExecutionCompleteData(
         tool_call_id=call.call_id,
         tool_name=call.name,

@@ -345,4 +345,11 @@ def validate_anthropic_messages(body: dict[str, Any]) -> RequestProblem | None:
             return problem
     if messages[0]["role"] != "user":
         return _anthropic_bad('messages: first message must use the "user" role')
+    has_tool_blocks = any(
+        _blocks(message, kind) for message in messages for kind in ("tool_use", "tool_result")
+    )
+    if has_tool_blocks and not body.get("tools"):
+        return _anthropic_bad(
+            "Requests which include `tool_use` or `tool_result` blocks must define tools."
+        )
     return _anthropic_tool_pairs(messages)
