@@ -126,6 +126,7 @@ class Client:
         on_permission_request: PermissionHandler | None = None,
         max_tool_rounds: int | None = None,
         max_history_messages: int | None = None,
+        max_history_tokens: int | None = None,
     ) -> Session:
         """Open an existing session with its full history (SessionNotFoundError if none).
 
@@ -142,6 +143,7 @@ class Client:
             "on_permission_request": on_permission_request,
             "max_tool_rounds": max_tool_rounds,
             "max_history_messages": max_history_messages,
+            "max_history_tokens": max_history_tokens,
         }
         # Only what is given changes an open session; a session loaded from the store starts
         # from SessionConfig's defaults for the rest.

@@ -101,8 +101,9 @@ class SessionConfig:
       Without it every call is allowed; `approve_all` says so explicitly.
     - `max_tool_rounds`: how many rounds of tool calls one turn may take before it stops with
       ToolLoopError.
-    - `max_history_messages`: send only the most recent messages to the model (the store keeps
-      them all); the cut never separates a tool call from its result.
+    - `max_history_messages` / `max_history_tokens`: send only the most recent messages to the
+      model, by count or by an estimated token budget (the store keeps them all); the cut
+      falls on a user message, so it never separates a tool call from its result.
     """
 
     model: str | None = None
@@ -116,14 +117,15 @@ class SessionConfig:
     on_permission_request: PermissionHandler | None = None
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
     max_history_messages: int | None = None
+    max_history_tokens: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tools", check_tools(self.tools))
         if self.on_permission_request is not None and not callable(self.on_permission_request):
             raise ConfigError("on_permission_request must be a function (or approve_all)")
-        for name in ("max_tool_rounds", "max_history_messages"):
+        for name in ("max_tool_rounds", "max_history_messages", "max_history_tokens"):
             value = getattr(self, name)
-            if value is None and name == "max_history_messages":
+            if value is None and name != "max_tool_rounds":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, not {value!r}")

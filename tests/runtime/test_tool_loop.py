@@ -311,3 +311,25 @@ async def test_resuming_an_open_session_changes_only_what_is_given(
     scripted.add(calls(("c", "add", {"a": 2, "b": 5})), "7")
     await again.send_and_wait("add")
     assert (await again.messages())[2].parts[0] == ToolResultPart(call_id="c", content="7")
+
+
+async def test_a_token_budget_keeps_recent_whole_turns(
+    tool_client: Client, scripted: ScriptedModel
+) -> None:
+    scripted.add(calls(("c1", "add", {"a": 1, "b": 1})), "2", "x" * 400, "y", "z")
+    session = await tool_client.create_session(
+        model="scripted:x", tools=[add], max_history_tokens=60
+    )
+    for prompt in ("first", "second " * 30, "third", "fourth"):
+        await session.send_and_wait(prompt)
+    last = scripted.requests[-1]
+    assert last.messages[0].role == "user"
+    assert last.messages[-1].text == "fourth"
+    assert len(last.messages) < len(await session.messages())
+    assert_valid(list(last.messages))
+    history = await session.messages()
+    for budget in (1, 10, 50, 100, 1000):
+        window = model_view(history, max_tokens=budget)
+        assert window[0].role == "user"
+        assert window[-1] == history[-1] or history[-1].role != "user"
+        assert_valid(window)

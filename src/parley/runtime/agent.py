@@ -209,7 +209,7 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
     resolved = live.resolve(model)
     request = ModelRequest(
         model=resolved.name,
-        messages=model_view(live.history, live.max_history_messages),
+        messages=model_view(live.history, live.max_history_messages, live.max_history_tokens),
         system=live.system_message,
         session_id=live.session_id,
         tools=[

@@ -112,6 +112,7 @@ class Runtime:
             on_permission_request=behaviour.on_permission_request,
             max_tool_rounds=behaviour.max_tool_rounds,
             max_history_messages=behaviour.max_history_messages,
+            max_history_tokens=behaviour.max_history_tokens,
         )
         self._live[info.session_id] = live
         return live

@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from parley.messages import Message, ToolCallPart, ToolResultPart, new_id, utcnow
+from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_id, utcnow
 
-__all__ = ["CRASH_NOTE", "UNSTORED_NOTE", "derive_title", "model_view", "open_calls", "repair"]
+__all__ = [
+    "CRASH_NOTE",
+    "UNSTORED_NOTE",
+    "derive_title",
+    "estimate_tokens",
+    "model_view",
+    "open_calls",
+    "repair",
+]
 
 CRASH_NOTE = "the process stopped before this reply was complete"
 UNSTORED_NOTE = "the reply could not be stored"
@@ -72,16 +80,42 @@ def repair(history: Sequence[Message], model: str, note: str = CRASH_NOTE) -> li
     return []
 
 
-def model_view(history: Sequence[Message], max_messages: int | None = None) -> list[Message]:
+def estimate_tokens(message: Message) -> int:
+    """A rough token count (about four characters a token), enough to keep under a budget."""
+    size = 0
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            size += len(part.text)
+        elif isinstance(part, ToolCallPart):
+            size += len(part.name) + len(str(part.arguments))
+        else:
+            size += len(part.content)
+    return size // 4 + 4
+
+
+def model_view(
+    history: Sequence[Message],
+    max_messages: int | None = None,
+    max_tokens: int | None = None,
+) -> list[Message]:
     """The history as sent to a model.
 
-    Interrupted replies with nothing in them are left out. With `max_messages`, only the most
-    recent messages are sent, starting at a user message so that no tool result is ever sent
-    without the call it answers (nor an assistant turn first, which Anthropic refuses).
+    Interrupted replies with nothing in them are left out. With `max_messages` or `max_tokens`
+    (estimated), only the most recent messages are sent, starting at a user message so that no
+    tool result is ever sent without the call it answers (nor an assistant turn first, which
+    Anthropic refuses). The latest turn is always sent whole, even over the budget.
     """
     view = [m for m in history if m.parts or m.role != "assistant"]
-    if max_messages is not None and len(view) > max_messages:
-        start = len(view) - max_messages
+    keep = len(view) if max_messages is None else min(max_messages, len(view))
+    if max_tokens is not None:
+        used = 0
+        for count, message in enumerate(reversed(view[len(view) - keep :]), start=1):
+            used += estimate_tokens(message)
+            if used > max_tokens:
+                keep = count - 1
+                break
+    if keep < len(view):
+        start = len(view) - keep
         while start < len(view) and not _opens_a_turn(view[start]):
             start += 1
         if start == len(view):  # no user message inside the window: keep the last one

@@ -61,12 +61,14 @@ class LiveSession:
         on_permission_request: PermissionHandler | None = None,
         max_tool_rounds: int = 10,
         max_history_messages: int | None = None,
+        max_history_tokens: int | None = None,
     ) -> None:
         self.tools = tools
         self.tools_running = 0
         self.on_permission_request = on_permission_request
         self.max_tool_rounds = max_tool_rounds
         self.max_history_messages = max_history_messages
+        self.max_history_tokens = max_history_tokens
         self.session_id = info.session_id
         self.model = info.model
         self.title = info.title
