@@ -13,7 +13,9 @@ import openai
 import pytest
 
 from parley import Client, ClientConfig
+from parley.messages import Message, ToolCallPart, ToolResultPart
 from parley.models import EchoModel, ModelAdapter
+from parley.runtime.history import open_calls
 from parley.testing import FakeLLMServer, ScriptedModel
 
 
@@ -122,3 +124,19 @@ async def claude(server: FakeLLMServer) -> AsyncIterator[anthropic.AsyncAnthropi
         base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0
     ) as client:
         yield client
+
+
+def assert_tool_pairs(history: list[Message]) -> None:
+    """The invariant: every tool call answered exactly once, by a later result; no orphans."""
+    calls: set[str] = set()
+    answered: set[str] = set()
+    for message in history:
+        for part in message.parts:
+            if isinstance(part, ToolCallPart):
+                calls.add(part.call_id)
+            elif isinstance(part, ToolResultPart):
+                assert part.call_id in calls, f"result {part.call_id} before its call"
+                assert part.call_id not in answered, f"{part.call_id} answered twice"
+                answered.add(part.call_id)
+    assert calls == answered
+    assert open_calls(history) == []

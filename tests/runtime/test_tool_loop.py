@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from conftest import assert_tool_pairs
 from parley import (
     Client,
     ClientConfig,
     ConfigError,
-    Message,
     MessageOptions,
     PermissionRequest,
     SessionEvent,
@@ -21,9 +21,9 @@ from parley import (
     approve_all,
     tool,
 )
-from parley.messages import ToolCallPart, ToolResultPart
+from parley.messages import ToolResultPart
 from parley.models.base import StreamToolCall
-from parley.runtime.history import model_view, open_calls
+from parley.runtime.history import model_view
 from parley.testing import Reply, ScriptedModel
 
 RELEASE = asyncio.Event()
@@ -55,22 +55,6 @@ def calls(*items: tuple[str, str, dict[str, object]], text: str = "") -> Reply:
     )
 
 
-def assert_valid(history: list[Message]) -> None:
-    """Every call answered exactly once, by a later tool message; no result without its call."""
-    seen_calls: set[str] = set()
-    answered: set[str] = set()
-    for message in history:
-        for part in message.parts:
-            if isinstance(part, ToolCallPart):
-                seen_calls.add(part.call_id)
-            elif isinstance(part, ToolResultPart):
-                assert part.call_id in seen_calls, f"result {part.call_id} before its call"
-                assert part.call_id not in answered, f"{part.call_id} answered twice"
-                answered.add(part.call_id)
-    assert seen_calls == answered
-    assert open_calls(history) == []
-
-
 @pytest.fixture
 async def tool_client(sqlite_url: str, scripted: ScriptedModel) -> AsyncIterator[Client]:
     config = ClientConfig(providers={"scripted": scripted}, config_files=False)
@@ -88,7 +72,7 @@ async def test_a_tool_round_trip(tool_client: Client, scripted: ScriptedModel) -
     history = await session.messages()
     assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
     assert history[2].parts == (ToolResultPart(call_id="c1", content="5"),)
-    assert_valid(history)
+    assert_tool_pairs(history)
     kinds = [e.type for e in events if e.type.startswith("tool.")]
     assert kinds == ["tool.execution_start", "tool.execution_complete"]
     done = next(e for e in events if isinstance(e, ToolExecutionCompleteEvent))
@@ -178,12 +162,12 @@ async def test_max_tool_rounds_stops_the_loop_with_a_valid_history(
     with pytest.raises(ToolLoopError, match="max_tool_rounds"):
         await session.send_and_wait("loop")
     history = await session.messages()
-    assert_valid(history)
+    assert_tool_pairs(history)
     last = history[-1].parts[0]
     assert isinstance(last, ToolResultPart)
     assert last.content.startswith("not run")
     assert (await session.send_and_wait("and now?")).text == "after"
-    assert_valid(await session.messages())
+    assert_tool_pairs(await session.messages())
 
 
 async def test_abort_during_a_tool_call_answers_it_as_cancelled(
@@ -206,7 +190,7 @@ async def test_abort_during_a_tool_call_answers_it_as_cancelled(
     with pytest.raises(TurnAbortedError):
         await waiter
     history = await session.messages()
-    assert_valid(history)
+    assert_tool_pairs(history)
     result = history[-1].parts[0]
     assert isinstance(result, ToolResultPart)
     assert result.content.startswith("cancelled")
@@ -235,7 +219,7 @@ async def test_resume_takes_the_tools_again_and_keeps_them_when_open(
     reopened = await tool_client.resume_session("t", tools=[add])
     scripted.add(calls(("d", "add", {"a": 2, "b": 2})), "4")
     assert (await reopened.send_and_wait("add")).text == "4"
-    assert_valid(await reopened.messages())
+    assert_tool_pairs(await reopened.messages())
 
 
 async def test_history_windows_never_split_a_call_from_its_result(
@@ -250,12 +234,12 @@ async def test_history_windows_never_split_a_call_from_its_result(
     await session.send_and_wait("third")
     for request in scripted.requests:
         assert request.messages[0].role == "user"
-        assert_valid(list(request.messages))
+        assert_tool_pairs(list(request.messages))
     history = await session.messages()
     for size in range(1, len(history) + 1):
         window = model_view(history, size)
         assert window[0].role == "user"
-        assert_valid(window)
+        assert_tool_pairs(window)
 
 
 async def test_a_sends_tool_replaces_the_sessions_namesake(
@@ -326,10 +310,10 @@ async def test_a_token_budget_keeps_recent_whole_turns(
     assert last.messages[0].role == "user"
     assert last.messages[-1].text == "fourth"
     assert len(last.messages) < len(await session.messages())
-    assert_valid(list(last.messages))
+    assert_tool_pairs(list(last.messages))
     history = await session.messages()
     for budget in (1, 10, 50, 100, 1000):
         window = model_view(history, max_tokens=budget)
         assert window[0].role == "user"
         assert window[-1] == history[-1] or history[-1].role != "user"
-        assert_valid(window)
+        assert_tool_pairs(window)

@@ -18,10 +18,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_tool_pairs
 from parley import (
     Client,
     ClientConfig,
-    Message,
     ProviderConfig,
     RetryPolicy,
     Session,
@@ -29,27 +29,10 @@ from parley import (
     TurnAbortedError,
     tool,
 )
-from parley.messages import ToolCallPart, ToolResultPart
-from parley.runtime.history import open_calls
 from parley.testing import FakeLLMServer, FakeReply, FakeToolCall
 
 MODELS = ("openai:fake-gpt", "anthropic:fake-claude")
 OPS = ("plain", "tool", "fail", "two", "abort", "switch", "restart")
-
-
-def assert_paired(history: list[Message]) -> None:
-    calls: set[str] = set()
-    answered: set[str] = set()
-    for message in history:
-        for part in message.parts:
-            if isinstance(part, ToolCallPart):
-                calls.add(part.call_id)
-            elif isinstance(part, ToolResultPart):
-                assert part.call_id in calls
-                assert part.call_id not in answered
-                answered.add(part.call_id)
-    assert calls == answered
-    assert open_calls(history) == []
 
 
 def make_tools(blocking: asyncio.Event) -> list[Tool]:
@@ -138,7 +121,7 @@ async def scenario(url: str, ops: list[str], window: int | None) -> None:
         ]
         assert refused == []
         assert server.remaining == 0
-    assert_paired(history)
+    assert_tool_pairs(history)
 
 
 @settings(

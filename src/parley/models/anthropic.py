@@ -8,7 +8,7 @@ from typing import Any
 import anthropic
 
 from parley.config import ProviderConfig
-from parley.errors import ProviderError, ProviderResponseError
+from parley.errors import ProviderResponseError
 from parley.messages import Message, TextPart, ToolCallPart
 from parley.models.base import (
     FinishReason,
@@ -19,8 +19,8 @@ from parley.models.base import (
     StreamToolCall,
     StreamUsage,
 )
-from parley.models.faults import broken_stream, from_sdk_error, parse_tool_arguments
-from parley.models.pricing import price
+from parley.models.faults import broken_stream, parse_tool_arguments
+from parley.models.sdk_adapter import SDKAdapter
 
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "to_anthropic_messages"]
 
@@ -81,7 +81,7 @@ def _tools_in(messages: Sequence[Message]) -> list[str]:
     return [part.name for m in messages for part in m.parts if isinstance(part, ToolCallPart)]
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(SDKAdapter):
     """Streams Messages through `anthropic.AsyncAnthropic`."""
 
     def __init__(
@@ -93,9 +93,8 @@ class AnthropicAdapter:
         base_url: str | None,
         priced_by: str = "vendor",
     ) -> None:
-        self._name = name
-        self._type = config.type
-        self._price_url = base_url if priced_by == "url" else None
+        super().__init__(name, config, base_url=base_url, priced_by=priced_by)
+        self._sdk = anthropic
         self._max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key or "no-key",  # never let the SDK go looking for a key of its own
@@ -104,17 +103,6 @@ class AnthropicAdapter:
             timeout=config.timeout,
             default_headers=dict(config.headers) or None,
         )
-
-    @property
-    def provider(self) -> str:
-        return self._name
-
-    @property
-    def offline(self) -> bool:
-        return False
-
-    def _error(self, exc: Exception) -> ProviderError:
-        return from_sdk_error(anthropic, self._name, self._client.base_url, exc)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params: dict[str, Any] = {
@@ -190,20 +178,15 @@ class AnthropicAdapter:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cached_tokens=cached,
-            cost=price(
-                self._type,
+            cost=self._price(
                 request.model,
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
                 cached_tokens=cached,
                 cache_write_tokens=written,
-                api_url=self._price_url,
             ),
         )
         for _, tool in sorted(tools.items()):
             arguments = parse_tool_arguments(self._name, tool["name"], tool["json"])
             yield StreamToolCall(call_id=tool["id"], name=tool["name"], arguments=arguments)
         yield StreamFinish(reason=finish)
-
-    async def aclose(self) -> None:
-        await self._client.close()

@@ -16,7 +16,7 @@ from typing import Any
 import openai
 
 from parley.config import ProviderConfig
-from parley.errors import ConfigError, ProviderError, ProviderResponseError
+from parley.errors import ConfigError, ProviderResponseError
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from parley.models.base import (
     FinishReason,
@@ -27,8 +27,8 @@ from parley.models.base import (
     StreamToolCall,
     StreamUsage,
 )
-from parley.models.faults import broken_stream, from_sdk_error, parse_tool_arguments
-from parley.models.pricing import price
+from parley.models.faults import broken_stream, parse_tool_arguments
+from parley.models.sdk_adapter import SDKAdapter
 
 __all__ = ["DEFAULT_AZURE_API_VERSION", "OpenAIAdapter", "to_openai_messages"]
 
@@ -85,7 +85,7 @@ def _tools(request: ModelRequest) -> Any:
     ]
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(SDKAdapter):
     """Streams Chat Completions through `openai.AsyncOpenAI` (or `AsyncAzureOpenAI`)."""
 
     def __init__(
@@ -97,9 +97,8 @@ class OpenAIAdapter:
         base_url: str | None,
         priced_by: str = "vendor",
     ) -> None:
-        self._name = name
-        self._type = config.type
-        self._price_url = base_url if priced_by == "url" else None
+        super().__init__(name, config, base_url=base_url, priced_by=priced_by)
+        self._sdk = openai
         # OpenAI and Azure take max_completion_tokens (max_tokens is refused by reasoning
         # models); servers such as Ollama and llama.cpp honour only max_tokens.
         vendor = priced_by == "vendor" or config.type == "azure"
@@ -133,17 +132,6 @@ class OpenAIAdapter:
                 default_headers=headers,
             )
         self._client = client
-
-    @property
-    def provider(self) -> str:
-        return self._name
-
-    @property
-    def offline(self) -> bool:
-        return False
-
-    def _error(self, exc: Exception) -> ProviderError:
-        return from_sdk_error(openai, self._name, self._client.base_url, exc)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         # Plain dicts in the SDK's documented shape; its TypedDicts add nothing at runtime.
@@ -202,15 +190,10 @@ class OpenAIAdapter:
             input_tokens=usage.prompt_tokens,
             output_tokens=usage.completion_tokens,
             cached_tokens=cached,
-            cost=price(
-                self._type,
+            cost=self._price(
                 model,
                 input_tokens=usage.prompt_tokens,
                 output_tokens=usage.completion_tokens,
                 cached_tokens=cached,
-                api_url=self._price_url,
             ),
         )
-
-    async def aclose(self) -> None:
-        await self._client.close()
