@@ -317,3 +317,31 @@ async def test_a_token_budget_keeps_recent_whole_turns(
         assert window[0].role == "user"
         assert window[-1] == history[-1] or history[-1].role != "user"
         assert_tool_pairs(window)
+
+
+async def test_a_turn_keeps_the_tools_it_started_with(
+    tool_client: Client, scripted: ScriptedModel
+) -> None:
+    running = asyncio.Event()
+    go_on = asyncio.Event()
+
+    @tool
+    async def first() -> str:
+        """The tool the turn starts with."""
+        running.set()
+        await go_on.wait()
+        return "one"
+
+    scripted.add(calls(("c1", "first", {})), calls(("c2", "first", {})), "done")
+    session = await tool_client.create_session(model="scripted:x", tools=[first], session_id="k")
+    waiter = asyncio.ensure_future(session.send_and_wait("go"))
+    await running.wait()
+    await tool_client.resume_session("k", tools=[add])  # changes the next turns, not this one
+    go_on.set()
+    assert (await waiter).text == "done"
+    assert [t.name for t in scripted.requests[1].tools] == ["first"]
+    results = [m.parts[0] for m in await session.messages() if m.role == "tool"]
+    assert results == [
+        ToolResultPart(call_id="c1", content="one"),
+        ToolResultPart(call_id="c2", content="one"),
+    ]

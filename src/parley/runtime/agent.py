@@ -88,7 +88,7 @@ async def run_turn(live: LiveSession, turn: Turn) -> None:
     live.emit(UserMessageEvent, UserMessageData(message_id=user.id, content=turn.prompt), turn)
     live.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
 
-    tools = offered_tools(live, turn)
+    tools = turn.offered = offered_tools(live, turn)  # fixed for the whole turn
     error: ParleyError | None = None
     reply: Message | None = None
     rounds = 0
@@ -98,8 +98,8 @@ async def run_turn(live: LiveSession, turn: Turn) -> None:
             break
         if rounds >= live.max_tool_rounds:
             error = ToolLoopError(
-                f"the model still asked for tools after {rounds} rounds, so the turn was "
-                "stopped (the last calls were answered as cancelled); raise "
+                f"the model still asked for tools after {rounds} round(s) of tool calls, so "
+                "the turn was stopped (its last calls were answered as not run); raise "
                 "SessionConfig(max_tool_rounds=...) if the task needs more"
             )
             await _store_results(live, turn, await run_tool_calls(live, turn, calls, {}, skip=True))
@@ -214,7 +214,7 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
         session_id=live.session_id,
         tools=[
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-            for t in offered_tools(live, turn).values()
+            for t in turn.offered.values()
         ],
     )
     items = stream_with_retry(resolved.adapter, request, live.retry, live.touch)

@@ -26,6 +26,8 @@ class Turn:
     abort_reason: str | None = None
     tools: tuple[Tool, ...] = ()
     """Tools given with this send only, on top of the session's."""
+    offered: dict[str, Tool] = field(default_factory=dict)
+    """The tools this turn offers, by name, fixed when it starts."""
     stream_task: asyncio.Future[Any] | None = None
     """The work an abort cancels: the model call, or the tool calls, under way."""
     committing: bool = False
