@@ -36,6 +36,12 @@ from parley.testing import FakeLLMServer, FakeReply, FakeToolCall, Fault
 API = ["openai", "anthropic"]
 
 
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
 def files_in(folder: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in folder.iterdir()}
 
@@ -520,11 +526,6 @@ async def test_local_servers_get_max_tokens_and_vendors_max_completion_tokens(
 async def test_an_anthropic_request_without_tools_after_a_tool_history(
     server: FakeLLMServer,
 ) -> None:
-    @tool
-    def add(a: int, b: int) -> int:
-        """Add two numbers."""
-        return a + b
-
     server.script(
         FakeReply(tool_calls=(FakeToolCall(id="t1", name="add", arguments={"a": 1, "b": 2}),)),
         FakeReply(text="3"),
@@ -543,11 +544,6 @@ async def test_an_anthropic_request_without_tools_after_a_tool_history(
 
 @pytest.mark.parametrize("first", API)
 async def test_tool_history_survives_a_provider_switch(first: str, server: FakeLLMServer) -> None:
-    @tool
-    def add(a: int, b: int) -> int:
-        """Add two numbers."""
-        return a + b
-
     server.script(
         FakeReply(tool_calls=(FakeToolCall(id="t1", name="add", arguments={"a": 1, "b": 2}),)),
         FakeReply(text="3"),
