@@ -334,3 +334,30 @@ async def test_get_session_reports_the_on_busy_in_effect(client: Client) -> None
     assert (await client.get_session("ob")).on_busy == "enqueue"
     await session.close()
     assert (await client.get_session("ob")).on_busy == "reject"  # the stored setting
+
+
+async def test_update_session_changes_title_and_metadata(client: Client) -> None:
+    session = await client.create_session(session_id="u", metadata={"owner": "ann"})
+    info = await client.update_session("u", title="Renamed", metadata={"owner": "bob"})
+    assert (info.title, dict(info.metadata)) == ("Renamed", {"owner": "bob"})
+    assert session.title == "Renamed"
+    assert len(await client.list_sessions(metadata={"owner": "bob"})) == 1
+    assert len(await client.list_sessions(metadata={"owner": "ann"})) == 0
+    with pytest.raises(ConfigError, match="metadata"):
+        await client.update_session("u", metadata={"owner": 1})  # type: ignore[dict-item]
+    with pytest.raises(SessionNotFoundError):
+        await client.update_session("nobody", title="x")
+
+
+async def test_export_and_import_between_stores(client: Client, tmp_path: Path) -> None:
+    session = await client.create_session(session_id="move-me", system_message="Be kind.")
+    await session.send_and_wait("first")
+    await session.send_and_wait("second")
+    data = await client.export_session("move-me")
+    async with Client(store=f"sqlite:///{tmp_path / 'other.db'}") as other:
+        info = await other.import_session(data)
+        assert info.message_count == 4
+        assert info.system_message == "Be kind."
+        assert await other.export_session("move-me") == data
+        resumed = await other.resume_session("move-me")
+        assert "#3 here" in (await resumed.send_and_wait("third")).text

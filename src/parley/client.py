@@ -177,6 +177,24 @@ class Client:
         )
         return await self._runtime.list_page(query)
 
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> SessionInfo:
+        """Change a session's title or metadata (replaced whole); returns the new SessionInfo."""
+        return await self._runtime.update(session_id, title=title, metadata=metadata)
+
+    async def export_session(self, session_id: str) -> dict[str, Any]:
+        """The session's settings and whole history as JSON-ready data (no keys, no tools)."""
+        return await self._runtime.export(session_id)
+
+    async def import_session(self, data: dict[str, Any]) -> SessionInfo:
+        """Recreate an exported session, same id and history; SessionExistsError if taken."""
+        return await self._runtime.import_(data)
+
     async def delete_session(self, session_id: str) -> None:
         """Delete a session and its history; a running turn is aborted first."""
         await self._runtime.delete(session_id)

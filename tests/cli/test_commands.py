@@ -102,3 +102,45 @@ def test_the_store_comes_from_parley_store_too(
     code, _, _ = parley("send", "hello")
     assert code == 0
     assert db.exists()
+
+
+def test_export_and_import_round_trip_exactly(store: str, tmp_path: Path) -> None:
+    parley("--store", store, "send", "-m", "echo:alpha", "keep me")
+    _, stdout, _ = parley("--store", store, "sessions", "list", "--json")
+    session_id = json.loads(stdout.splitlines()[0])["session_id"]
+    parley("--store", store, "send", "-s", session_id, "and me")
+    code, exported, _ = parley("--store", store, "sessions", "export", session_id)
+    assert code == 0
+    data = json.loads(exported)
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant"] * 2
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    dump = tmp_path / "session.json"
+    dump.write_text(exported)
+    code, _, stderr = parley("--store", other, "sessions", "import", str(dump))
+    assert code == 0, stderr
+    assert f"imported {session_id} (4 messages)" in stderr
+    _, again, _ = parley("--store", other, "sessions", "export", session_id)
+    assert json.loads(again) == data
+    code, _, stderr = parley("--store", other, "sessions", "import", str(dump))
+    assert code == 1
+    assert "already exists" in stderr
+    code, _, stderr = parley("--store", other, "sessions", "import", "-", input="{}")
+    assert code == 1
+    assert "not a parley session export" in stderr
+
+
+def test_tag_sets_and_removes_metadata(store: str) -> None:
+    parley("--store", store, "send", "hello")
+    _, stdout, _ = parley("--store", store, "sessions", "list", "--json")
+    session_id = json.loads(stdout)["session_id"]
+    code, _, stderr = parley("--store", store, "sessions", "tag", session_id, "owner=ann", "x=1")
+    assert code == 0
+    assert "owner=ann, x=1" in stderr
+    _, stdout, _ = parley("--store", store, "sessions", "list", "--tag", "owner", "--json")
+    assert json.loads(stdout)["metadata"] == {"owner": "ann", "x": "1"}
+    parley("--store", store, "sessions", "tag", session_id, "x=")
+    _, stdout, _ = parley("--store", store, "sessions", "list", "--json")
+    assert json.loads(stdout)["metadata"] == {"owner": "ann"}
+    code, _, stderr = parley("--store", store, "sessions", "tag", session_id, "novalue")
+    assert code == 2
+    assert "is not KEY=VALUE" in stderr

@@ -116,3 +116,61 @@ def delete(
             err.print(f"deleted {session_id}", highlight=False)
 
     run(work)
+
+
+@sessions.command("export")
+def export(session_id: Annotated[str, typer.Argument(help="The session's id.")]) -> None:
+    """Print a session (settings and whole history) as JSON; `sessions import` reads it back."""
+
+    async def work(client: Client) -> dict[str, object]:
+        return await client.export_session(session_id)
+
+    print(json.dumps(run(work), ensure_ascii=False, indent=2))
+
+
+@sessions.command("import")
+def import_(
+    file: Annotated[
+        typer.FileText, typer.Argument(help="A file written by `sessions export` (- for stdin).")
+    ],
+) -> None:
+    """Recreate an exported session in this store, with the same id and history."""
+    try:
+        data = json.load(file)
+    except json.JSONDecodeError as exc:
+        err.print(f"[red]error:[/red] {file.name} is not JSON: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+    async def work(client: Client) -> SessionInfo:
+        return await client.import_session(data)
+
+    info = run(work)
+    err.print(f"imported {info.session_id} ({info.message_count} messages)", highlight=False)
+
+
+@sessions.command()
+def tag(
+    session_id: Annotated[str, typer.Argument(help="The session's id.")],
+    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE pairs; KEY= removes a key.")],
+) -> None:
+    """Set (or remove) metadata tags on a session."""
+    changes: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            err.print(f"[red]error:[/red] {pair!r} is not KEY=VALUE", highlight=False)
+            raise typer.Exit(2)
+        changes[key] = value
+
+    async def work(client: Client) -> SessionInfo:
+        metadata = dict((await client.get_session(session_id)).metadata)
+        for key, value in changes.items():
+            if value:
+                metadata[key] = value
+            else:
+                metadata.pop(key, None)
+        return await client.update_session(session_id, metadata=metadata)
+
+    info = run(work)
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(info.metadata.items())) or "no tags"
+    err.print(f"{info.session_id}: {shown}", highlight=False)

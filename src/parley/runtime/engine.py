@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
+from typing import Any
 
 from parley.config import (
     DEFAULT_MAX_PROMPT_CHARS,
@@ -25,6 +26,7 @@ from parley.models.registry import ModelRegistry
 from parley.runtime.bus import EventBus
 from parley.runtime.history import repair
 from parley.runtime.live import LiveSession
+from parley.runtime.transfer import export_session, import_session
 from parley.stores.base import SessionQuery, Store
 
 __all__ = ["Runtime"]
@@ -298,6 +300,28 @@ class Runtime:
             return list(live.history)
         self.check_running()
         return await self.store.read_messages(live.session_id)
+
+    async def update(
+        self, session_id: str, *, title: str | None, metadata: Mapping[str, str] | None
+    ) -> SessionInfo:
+        self.check_running()
+        validate_session_id(session_id)
+        if metadata is not None:
+            metadata = SessionConfig(metadata=metadata).metadata  # the same checks as at create
+        await self.store.update_session(session_id, title=title, metadata=metadata)
+        live = self._live.get(session_id)
+        if live is not None and title is not None:
+            live.title = title
+        return await self.info(session_id)
+
+    async def export(self, session_id: str) -> dict[str, Any]:
+        self.check_running()
+        validate_session_id(session_id)
+        return await export_session(self.store, session_id)
+
+    async def import_(self, data: dict[str, Any]) -> SessionInfo:
+        self.check_running()
+        return await import_session(self.store, data)
 
     async def set_model(self, live: LiveSession, model: str) -> None:
         self.check_running()
