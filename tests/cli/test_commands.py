@@ -144,3 +144,16 @@ def test_tag_sets_and_removes_metadata(store: str) -> None:
     code, _, stderr = parley("--store", store, "sessions", "tag", session_id, "novalue")
     assert code == 2
     assert "is not KEY=VALUE" in stderr
+
+
+def test_demo_runs_the_seed_scenario(store: str) -> None:
+    code, stdout, stderr = parley("--store", store, "demo", "--other-model", "echo:gamma")
+    assert code == 0, stderr
+    assert "created session 'user-123-chat' on echo:gamma (offline)" in stdout
+    assert 'You said "How do I initialize a module?". Earlier in this conversation you said' in (
+        stdout
+    )
+    assert "deleted 'user-123-chat'" in stdout
+    code, _, stderr = parley("--store", store, "demo", "--model", "nowhere:x")
+    assert code == 1
+    assert "error: unknown model 'nowhere:x'" in stderr

@@ -142,6 +142,27 @@ def models() -> None:
     out.print("Write models as provider:model, e.g. openai:gpt-5 or echo:alpha.", highlight=False)
 
 
+@app.command()
+def demo(
+    model: Annotated[
+        str, typer.Option("--model", envvar="PARLEY_MODEL", help="Model of the first two sessions.")
+    ] = "echo:alpha",
+    other_model: Annotated[
+        str,
+        typer.Option("--other-model", envvar="PARLEY_OTHER_MODEL", help="Model of the third."),
+    ] = "echo:beta",
+) -> None:
+    """Run the seed scenario: three concurrent sessions, a chosen id, list, delete (offline)."""
+    from parley.demo import cli_main
+
+    argv = ["--model", model, "--other-model", other_model]
+    if State.store is not None:
+        argv += ["--store", State.store]
+    code = cli_main(argv)
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """The console script."""
     app()
