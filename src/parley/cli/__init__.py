@@ -1,8 +1,9 @@
 """`parley`: the command line over the same runtime and store as the library."""
 
+from parley.cli import chat as _chat  # registers `parley chat`
 from parley.cli import sessions as _sessions  # registers `parley sessions ...`
 from parley.cli.app import app, main
 
 __all__ = ["app", "main"]
 
-del _sessions
+del _chat, _sessions
