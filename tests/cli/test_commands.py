@@ -157,3 +157,47 @@ def test_demo_runs_the_seed_scenario(store: str) -> None:
     code, _, stderr = parley("--store", store, "demo", "--model", "nowhere:x")
     assert code == 1
     assert "error: unknown model 'nowhere:x'" in stderr
+
+
+def test_debug_shows_the_traceback(store: str) -> None:
+    result = runner.invoke(app, ["--store", store, "--debug", "send", "-m", "nowhere:x", "hi"])
+    assert result.exit_code == 1
+    assert type(result.exception).__name__ == "UnknownModelError"
+
+
+def test_chat_through_the_runner_continues_the_latest_session(store: str) -> None:
+    parley("--store", store, "send", "remember this")
+    code, stdout, stderr = parley(
+        "--store", store, "chat", input="what did I say?\n/sessions\n/new\nfresh\n/exit\n"
+    )
+    assert code == 0, stderr
+    assert 'Earlier in this conversation you said "remember this"' in stdout
+    assert "This is the first message of our conversation" in stdout  # after /new
+    code, _, stderr = parley("--store", store, "chat", "-s", "no-such", input="/exit\n")
+    assert code == 1
+    assert "no session 'no-such'" in stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["send"],
+        ["chat"],
+        ["models"],
+        ["demo"],
+        ["sessions"],
+        ["sessions", "list"],
+        ["sessions", "show"],
+        ["sessions", "delete"],
+        ["sessions", "export"],
+        ["sessions", "import"],
+        ["sessions", "tag"],
+    ],
+)
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.stdout
+    body = result.stdout.split("Usage:", 1)[1]
+    assert len(body.strip().splitlines()) > 3  # a description and options, not just usage
