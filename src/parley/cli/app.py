@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="parley",
-    help="Many LLM conversations at once: send, list, show and delete sessions.",
+    help="Many LLM conversations at once: chat, send, and keep sessions in one store.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

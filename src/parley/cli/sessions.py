@@ -16,7 +16,9 @@ from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart
 
 __all__ = ["sessions"]
 
-sessions = typer.Typer(help="List, show and delete sessions.", no_args_is_help=True)
+sessions = typer.Typer(
+    help="List, show, delete, export, import and tag sessions.", no_args_is_help=True
+)
 app.add_typer(sessions, name="sessions")
 
 
