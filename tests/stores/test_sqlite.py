@@ -15,6 +15,7 @@ from parley.errors import ConfigError, StoreError
 from parley.info import SessionInfo
 from parley.messages import Message, TextPart, ToolCallPart, Usage
 from parley.stores import MemoryStore, SQLiteStore, store_from_url
+from parley.stores.postgres import PostgresStore
 from parley.stores.sqlite import MIGRATIONS
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -248,14 +249,11 @@ def test_memory_url() -> None:
         store_from_url("memory://somewhere")
 
 
-@pytest.mark.parametrize("url", ["postgresql://u@localhost/db", "postgres://localhost/db"])
-def test_postgres_url_is_not_available_yet(url: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        store_from_url(url)
-    message = str(info.value)
-    assert "PostgreSQL" in message
-    assert "sqlite:///" in message
-    assert "memory://" in message
+@pytest.mark.parametrize("url", ["postgresql://u:secret@localhost/db", "postgres://localhost/db"])
+def test_postgres_urls_make_a_postgres_store(url: str) -> None:
+    store = store_from_url(url)
+    assert isinstance(store, PostgresStore)
+    assert "secret" not in repr(store)
 
 
 @pytest.mark.parametrize("url", ["foo://x", "parley.db", "", "sqlite:/x.db"])

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from parley.errors import ConfigError, SessionExistsError, SessionNotFoundError
+from parley.errors import ConfigError, SessionExistsError, SessionNotFoundError, StoreError
 from parley.info import SessionInfo
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, Usage
 from parley.stores import MemoryStore, SQLiteStore, Store
 from parley.stores.base import SessionQuery, encode_cursor
+from parley.stores.postgres import PostgresStore
 
 StoreFactory = Callable[[Path], Store]
 
@@ -29,10 +30,13 @@ def _sqlite(tmp_path: Path) -> Store:
     return SQLiteStore(tmp_path / "contract.db")
 
 
-@pytest.fixture(params=[_memory, _sqlite], ids=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    factory: StoreFactory = request.param
-    s = factory(tmp_path)
+    s: Store
+    if request.param == "postgres":
+        s = PostgresStore(request.getfixturevalue("postgres_url"))
+    else:
+        s = (_memory if request.param == "memory" else _sqlite)(tmp_path)
     await s.open()
     try:
         yield s
@@ -497,3 +501,17 @@ async def test_cursor_with_impossible_position_is_a_config_error(store: Store, m
     await store.create_session(make_info("s"))
     with pytest.raises(ConfigError, match="cursor"):
         await store.list_sessions(SessionQuery(cursor=cursor))
+
+
+async def test_a_postgres_database_serves_one_client_at_a_time(postgres_url: str) -> None:
+    first = PostgresStore(postgres_url)
+    await first.open()
+    try:
+        second = PostgresStore(postgres_url)
+        with pytest.raises(StoreError, match="already open in another parley client"):
+            await second.open()
+    finally:
+        await first.close()
+    third = PostgresStore(postgres_url)
+    await third.open()  # the claim went with the first client
+    await third.close()

@@ -3,6 +3,7 @@
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``: one SQLite file (default
   ``sqlite:///.parley/parley.db``).
 - ``memory://``: this process only.
+- ``postgresql://user@host:port/db``: PostgreSQL (``pip install 'parley[postgres]'``).
 """
 
 from __future__ import annotations
@@ -50,11 +51,10 @@ def store_from_url(url: str) -> Store:
             )
         return SQLiteStore(Path(rest[1:]))
     if sep and scheme in ("postgres", "postgresql"):
-        raise ConfigError(
-            "the PostgreSQL store is not part of this version of parley yet; use "
-            "'sqlite:///path/to/file.db' or 'memory://' for now"
-        )
+        from parley.stores.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ConfigError(
         f"unknown store URL {url!r}; use 'sqlite:///path/to/file.db' (the default is "
-        f"{DEFAULT_STORE_URL!r}) or 'memory://'"
+        f"{DEFAULT_STORE_URL!r}), 'memory://' or 'postgresql://user@host/db'"
     )
