@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from parley.config import ProviderConfig
 from parley.errors import ConfigError
 from parley.info import SessionInfo, SessionPage
-from parley.messages import Message
+from parley.messages import Message, Usage
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -27,9 +27,11 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "from_micros",
+    "session_filter",
     "settings_from_json",
     "settings_to_json",
     "to_micros",
+    "total_usage",
 ]
 
 MAX_PAGE_SIZE = 1000
@@ -71,6 +73,36 @@ class SessionQuery:
     @property
     def after(self) -> tuple[int, str] | None:
         return decode_cursor(self.cursor) if self.cursor is not None else None
+
+
+def total_usage(messages: Sequence[Message]) -> Usage:
+    """What a batch of messages adds to a session's totals (cost None until a price is known)."""
+    usage = Usage(cost=None)
+    for message in messages:
+        if message.usage is not None:
+            usage = usage + message.usage
+    return usage
+
+
+def session_filter(query: SessionQuery, mark: str) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and its parameters for `query`, for SQL stores whose
+    placeholder is `mark` ("?" for SQLite, "%s" for psycopg). The table is aliased `s`."""
+    where: list[str] = []
+    params: list[Any] = []
+    tagged = "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.session_id AND t.key = "
+    if query.model is not None:
+        where.append(f"model = {mark}")
+        params.append(query.model)
+    if query.tag is not None:
+        where.append(f"{tagged}{mark})")
+        params.append(query.tag)
+    for key, value in query.metadata.items():
+        where.append(f"{tagged}{mark} AND t.value = {mark})")
+        params.extend((key, value))
+    if query.after is not None:
+        where.append(f"(updated_at, session_id) < ({mark}, {mark})")
+        params.extend(query.after)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
 def settings_to_json(info: SessionInfo) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from parley.errors import SessionExistsError, SessionNotFoundError
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, utcnow
-from parley.stores.base import SessionQuery, encode_cursor, to_micros
+from parley.stores.base import SessionQuery, encode_cursor, to_micros, total_usage
 
 __all__ = ["MemoryStore"]
 
@@ -88,10 +88,7 @@ class MemoryStore:
 
     async def append_messages(self, session_id: str, messages: Sequence[Message]) -> None:
         info = self._get(session_id)
-        usage = info.usage
-        for message in messages:
-            if message.usage is not None:
-                usage = usage + message.usage
+        usage = info.usage + total_usage(messages)
         self._messages[session_id].extend(messages)
         self._sessions[session_id] = dataclasses.replace(
             info,

@@ -19,9 +19,11 @@ from parley.stores.base import (
     SessionQuery,
     encode_cursor,
     from_micros,
+    session_filter,
     settings_from_json,
     settings_to_json,
     to_micros,
+    total_usage,
 )
 
 try:
@@ -238,30 +240,8 @@ class PostgresStore:
         return _row_to_info(row)
 
     async def list_sessions(self, query: SessionQuery) -> SessionPage:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.model is not None:
-            where.append("model = %s")
-            params.append(query.model)
-        if query.tag is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.session_id "
-                "AND t.key = %s)"
-            )
-            params.append(query.tag)
-        for key, value in query.metadata.items():
-            where.append(
-                "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.session_id "
-                "AND t.key = %s AND t.value = %s)"
-            )
-            params.extend((key, value))
-        if query.after is not None:
-            micros, last_id = query.after
-            where.append("(updated_at, session_id) < (%s, %s)")
-            params.extend((micros, last_id))
-        sql = f"SELECT {_COLUMNS} FROM sessions s"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, params = session_filter(query, "%s")
+        sql = f"SELECT {_COLUMNS} FROM sessions s{where}"
         sql += " ORDER BY updated_at DESC, session_id DESC LIMIT %s"
         params.append(query.limit + 1)
         try:
@@ -328,10 +308,7 @@ class PostgresStore:
 
     async def append_messages(self, session_id: str, messages: Sequence[Message]) -> None:
         rows = [(m.id, m.role, message_to_json(m)) for m in messages]
-        usage = Usage(cost=None)
-        for message in messages:
-            if message.usage is not None:
-                usage = usage + message.usage
+        usage = total_usage(messages)
         try:
             async with self.pool.connection() as conn, conn.transaction():
                 cursor = await conn.execute(

@@ -25,9 +25,11 @@ from parley.stores.base import (
     SessionQuery,
     encode_cursor,
     from_micros,
+    session_filter,
     settings_from_json,
     settings_to_json,
     to_micros,
+    total_usage,
 )
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
@@ -274,30 +276,8 @@ class SQLiteStore:
         return await self._run(read)
 
     async def list_sessions(self, query: SessionQuery) -> SessionPage:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.model is not None:
-            where.append("model = ?")
-            params.append(query.model)
-        if query.tag is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.session_id "
-                "AND t.key = ?)"
-            )
-            params.append(query.tag)
-        for key, value in query.metadata.items():
-            where.append(
-                "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.session_id "
-                "AND t.key = ? AND t.value = ?)"
-            )
-            params.extend((key, value))
-        if query.after is not None:
-            micros, last_id = query.after
-            where.append("(updated_at < ? OR (updated_at = ? AND session_id < ?))")
-            params.extend((micros, micros, last_id))
-        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions s"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, params = session_filter(query, "?")
+        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions s{where}"
         sql += " ORDER BY updated_at DESC, session_id DESC LIMIT ?"
         params.append(query.limit + 1)
 
@@ -365,10 +345,7 @@ class SQLiteStore:
 
     async def append_messages(self, session_id: str, messages: Sequence[Message]) -> None:
         rows = [(m.id, m.role, message_to_json(m)) for m in messages]
-        usage = Usage(cost=None)  # None until a known price is added
-        for message in messages:
-            if message.usage is not None:
-                usage = usage + message.usage
+        usage = total_usage(messages)
         now = to_micros(utcnow())
 
         def write(conn: sqlite3.Connection) -> None:
