@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncGenerator
 from types import TracebackType
 
-from parley.errors import ConfigError, SessionClosedError, TurnTimeoutError
+from parley.errors import ConfigError, SessionBusyError, SessionClosedError, TurnTimeoutError
 from parley.events import SessionEvent
 from parley.messages import Message, MessageOptions
 from parley.runtime.bus import Handler, Unsubscribe
@@ -69,14 +69,23 @@ class Session:
 
     # --- sending ----------------------------------------------------------------------------
 
-    def _enqueue(self, message: str | MessageOptions, *, listen: bool) -> Turn:
+    def _enqueue(self, message: str | MessageOptions, *, listen: bool, admit: bool = False) -> Turn:
         prompt, tools = _prompt(message)
-        return self._live.enqueue(prompt, listen=listen, tools=tools)
+        return self._live.enqueue(prompt, listen=listen, tools=tools, admit=admit)
 
     async def send(self, message: str | MessageOptions) -> str:
-        """Queue a turn and return its user message id at once; events report its progress."""
+        """Queue a turn and return its user message id at once; events report its progress.
+
+        With on_busy="reject", SessionBusyError when a turn of this session is running, in this
+        process or (on a shared store) in another one.
+        """
         self._runtime.check_running()
-        return self._enqueue(message, listen=False).message_id
+        turn = self._enqueue(message, listen=False, admit=True)
+        if turn.admitted is not None:  # another worker may hold the session: ask first
+            await turn.admitted.wait()
+            if isinstance(turn.error, SessionBusyError):
+                raise turn.error
+        return turn.message_id
 
     async def send_and_wait(
         self,

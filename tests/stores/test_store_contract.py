@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from parley.errors import ConfigError, SessionExistsError, SessionNotFoundError, StoreError
+from parley.errors import ConfigError, SessionExistsError, SessionNotFoundError
 from parley.info import SessionInfo
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, Usage
 from parley.stores import MemoryStore, SQLiteStore, Store
@@ -501,17 +501,3 @@ async def test_cursor_with_impossible_position_is_a_config_error(store: Store, m
     await store.create_session(make_info("s"))
     with pytest.raises(ConfigError, match="cursor"):
         await store.list_sessions(SessionQuery(cursor=cursor))
-
-
-async def test_a_postgres_database_serves_one_client_at_a_time(postgres_url: str) -> None:
-    first = PostgresStore(postgres_url)
-    await first.open()
-    try:
-        second = PostgresStore(postgres_url)
-        with pytest.raises(StoreError, match="already open in another parley client"):
-            await second.open()
-    finally:
-        await first.close()
-    third = PostgresStore(postgres_url)
-    await third.open()  # the claim went with the first client
-    await third.close()

@@ -54,7 +54,7 @@ from parley.tools import Tool
 if TYPE_CHECKING:
     from parley.runtime.live import LiveSession
 
-__all__ = ["run_turn"]
+__all__ = ["fail_unstarted", "run_turn"]
 
 _IDLE = IdleData()
 
@@ -68,6 +68,17 @@ def _error_data(error: ParleyError) -> SessionErrorData:
     return SessionErrorData(error_type=type(error).__name__, message=str(error))
 
 
+async def fail_unstarted(live: LiveSession, turn: Turn, error: ParleyError) -> None:
+    """End a turn that failed before anything of it was stored: report it and move on."""
+    turn.error = error
+    live.emit(SessionErrorEvent, _error_data(error), turn)
+    await live.release_lease()
+    live.emit(SessionIdleEvent, _IDLE, turn)
+    if turn.admitted is not None:
+        turn.admitted.set()
+    turn.done.set()
+
+
 async def run_turn(live: LiveSession, turn: Turn) -> None:
     """Run `turn` to its end, storing and emitting as it goes; never raises ParleyError."""
     user = Message.user(turn.prompt, id=turn.message_id)
@@ -77,10 +88,7 @@ async def run_turn(live: LiveSession, turn: Turn) -> None:
     try:
         await live.store.append_messages(live.session_id, rows)
     except ParleyError as exc:  # nothing of this turn was stored: report and move on
-        turn.error = exc
-        live.emit(SessionErrorEvent, _error_data(exc), turn)
-        live.emit(SessionIdleEvent, _IDLE, turn)
-        turn.done.set()
+        await fail_unstarted(live, turn, exc)
         return
     live.history.extend(rows)
     if live.title is None:  # the first turn names the session, unless it was named
@@ -112,7 +120,7 @@ async def run_turn(live: LiveSession, turn: Turn) -> None:
             break
         if turn.abort_reason is not None:  # aborted while the tools ran
             break
-    _finish(live, turn, reply, error)
+    await _finish(live, turn, reply, error)
 
 
 async def _store_results(live: LiveSession, turn: Turn, results: Message) -> bool:
@@ -125,7 +133,7 @@ async def _store_results(live: LiveSession, turn: Turn, results: Message) -> boo
     return True
 
 
-def _finish(
+async def _finish(
     live: LiveSession, turn: Turn, reply: Message | None, error: ParleyError | None
 ) -> None:
     if turn.abort_reason is not None:
@@ -143,6 +151,7 @@ def _finish(
         live.emit(SessionErrorEvent, _error_data(error), turn)
     live.emit(AssistantTurnEndEvent, TurnData(turn_id=turn.turn_id), turn)
     turn.result = reply
+    await live.release_lease()  # before idle: whoever idle wakes finds the session free
     live.emit(SessionIdleEvent, _IDLE, turn)
     turn.done.set()
 

@@ -17,7 +17,13 @@ from parley.config import (
     validate_session_id,
 )
 from parley.errors import ConfigError, SessionClosedError, SessionExistsError
-from parley.events import SessionResumeData, SessionResumeEvent, SessionStartData, SessionStartEvent
+from parley.events import (
+    SessionEvent,
+    SessionResumeData,
+    SessionResumeEvent,
+    SessionStartData,
+    SessionStartEvent,
+)
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage, new_id, utcnow
 from parley.models.base import ModelAdapter
@@ -27,7 +33,7 @@ from parley.runtime.bus import EventBus
 from parley.runtime.history import repair
 from parley.runtime.live import LiveSession
 from parley.runtime.transfer import export_session, import_session
-from parley.stores.base import SessionQuery, Store
+from parley.stores.base import SessionQuery, SharedStore, Store
 
 __all__ = ["Runtime"]
 
@@ -48,6 +54,8 @@ class Runtime:
         self.max_prompt_chars = max_prompt_chars
         self.retry = retry or RetryPolicy()
         self.store = store
+        self.shared = store if isinstance(store, SharedStore) else None
+        """The store when other processes share it: turns then hold their session there."""
         self.registry = registry
         self.default_model = default_model
         self.bus = EventBus()
@@ -72,12 +80,16 @@ class Runtime:
             return
         self.registry.resolve(self.default_model)  # a bad default fails now, not on first send
         await self.store.open()
+        if self.shared is not None:
+            self.shared.on_remote_event(self._remote_event)
         self._running = True
 
     async def stop(self) -> None:
         if not self._running:
             return
         self._running = False
+        if self.shared is not None:
+            self.shared.on_remote_event(None)
         live = list(self._live.values())
         self._live.clear()
         await asyncio.gather(
@@ -115,6 +127,7 @@ class Runtime:
             max_tool_rounds=behaviour.max_tool_rounds,
             max_history_messages=behaviour.max_history_messages,
             max_history_tokens=behaviour.max_history_tokens,
+            shared=self.shared,
         )
         self._live[info.session_id] = live
         return live
@@ -246,11 +259,7 @@ class Runtime:
         if provider is not None:
             own = build_adapter(f"session {session_id}", provider)
         try:
-            history = await self.store.read_messages(session_id)
-            mended = repair(history, info.model)
-            if mended:
-                await self.store.append_messages(session_id, mended)
-                history.extend(mended)
+            history = await self._read_mended(session_id, info.model)
         except BaseException:
             if own is not None:
                 await own.aclose()
@@ -261,6 +270,36 @@ class Runtime:
             SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
         )
         return live
+
+    async def _read_mended(self, session_id: str, model: str) -> list[Message]:
+        """The stored history, with a turn cut off by a crash closed (see history.repair).
+
+        On a shared store, an open turn may be running in another worker: it is mended only
+        when no worker holds the session, else left for that worker or the next turn.
+        """
+        shared = self.shared
+        lease = None if shared is None else await shared.acquire(session_id, wait=False)
+        try:
+            history = await self.store.read_messages(session_id)
+            if shared is None or lease is not None:
+                mended = repair(history, model)
+                if mended:
+                    await self.store.append_messages(session_id, mended)
+                    history.extend(mended)
+            return history
+        finally:
+            if shared is not None and lease is not None:
+                await asyncio.shield(shared.release(lease))
+
+    def _remote_event(self, event: SessionEvent) -> None:
+        """An event of a session another process serves: to Client.on, and to the session's
+        own subscribers when it is open here too (its activity also keeps a send_and_wait that
+        queues behind it from timing out)."""
+        self.bus.publish(event)
+        live = self._live.get(event.session_id)
+        if live is not None:
+            live.touch()
+            live.bus.publish(event)
 
     def _with_busy(self, info: SessionInfo) -> SessionInfo:
         live = self._live.get(info.session_id)
@@ -296,8 +335,8 @@ class Runtime:
                 del self._live[live.session_id]
 
     async def messages(self, live: LiveSession) -> list[Message]:
-        if not live.closed:
-            return list(live.history)
+        if not live.closed and self.shared is None:
+            return list(live.history)  # other processes may have appended to a shared one
         self.check_running()
         return await self.store.read_messages(live.session_id)
 

@@ -33,8 +33,9 @@ from parley.models.base import ModelAdapter
 from parley.models.registry import ModelRegistry, ResolvedModel
 from parley.runtime.agent import run_turn
 from parley.runtime.bus import EventBus
+from parley.runtime.shared import run_shared_turn
 from parley.runtime.turn import Turn
-from parley.stores.base import Store
+from parley.stores.base import Lease, SharedStore, Store
 from parley.tools import PermissionHandler, Tool
 
 __all__ = ["LiveSession"]
@@ -62,7 +63,12 @@ class LiveSession:
         max_tool_rounds: int = 10,
         max_history_messages: int | None = None,
         max_history_tokens: int | None = None,
+        shared: SharedStore | None = None,
     ) -> None:
+        self.shared = shared
+        """The store, when other processes use it too: turns then hold the session there."""
+        self.lease: Lease | None = None
+        """The hold on the session in the shared store while a turn runs (runtime/shared.py)."""
         self.tools = tools
         self.tools_running = 0
         self.on_permission_request = on_permission_request
@@ -119,12 +125,18 @@ class LiveSession:
         self.last_activity = time.monotonic()
         self.bus.publish(event)
         self._client_bus.publish(event)
+        if self.shared is not None:
+            self.shared.publish_event(event)
         if turn is not None:
             turn.deliver(event)
 
     # --- the queue --------------------------------------------------------------------------
 
-    def enqueue(self, prompt: str, *, listen: bool, tools: tuple[Tool, ...] = ()) -> Turn:
+    def enqueue(
+        self, prompt: str, *, listen: bool, tools: tuple[Tool, ...] = (), admit: bool = False
+    ) -> Turn:
+        """Queue a turn. With `admit`, a send that may be rejected by another process (a shared
+        store and on_busy="reject") gets `turn.admitted` to wait on."""
         if self._closed_reason is not None:
             then = (
                 "create_session() starts a new one"
@@ -144,6 +156,8 @@ class LiveSession:
             raise SessionBusyError(self.session_id)
         self.resolve(self.model)  # an unusable model fails here, storing nothing
         turn = Turn(prompt=prompt, events=asyncio.Queue() if listen else None, tools=tools)
+        if admit and self.shared is not None and self.on_busy == "reject":
+            turn.admitted = asyncio.Event()
         self._pending.append(turn)
         self.last_activity = time.monotonic()
         if self._worker is None:
@@ -155,7 +169,10 @@ class LiveSession:
             while self._pending:
                 turn = self._running = self._pending.popleft()
                 try:
-                    await run_turn(self, turn)
+                    if self.shared is None:
+                        await run_turn(self, turn)
+                    else:
+                        await run_shared_turn(self, self.shared, turn)
                 except Exception as exc:  # a bug, not a provider failure: never hang waiters
                     log.exception("turn %s of session %s failed", turn.turn_id, self.session_id)
                     if not turn.done.is_set():
@@ -204,6 +221,12 @@ class LiveSession:
             await self.own_adapter.aclose()
 
     # --- helpers for the turn loop (runtime/agent.py) -------------------------------------
+
+    async def release_lease(self) -> None:
+        """Let other workers run turns of this session again (no-op without a lease)."""
+        lease, self.lease = self.lease, None
+        if lease is not None and self.shared is not None:
+            await asyncio.shield(self.shared.release(lease))
 
     def touch(self) -> None:
         self.last_activity = time.monotonic()

@@ -33,6 +33,9 @@ class Turn:
     committing: bool = False
     """Set once the model has finished: from then on the reply is being stored as it is."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    admitted: asyncio.Event | None = None
+    """For a send that must know at once whether it was rejected: set when the turn holds its
+    session, or when it ended without running."""
 
     @property
     def aborted(self) -> bool:
@@ -57,4 +60,6 @@ class Turn:
         self.error = error
         if self.events is not None:
             self.events.put_nowait(None)
+        if self.admitted is not None:
+            self.admitted.set()
         self.done.set()

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from parley.config import ProviderConfig
 from parley.errors import ConfigError
+from parley.events import SessionEvent
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "Lease",
     "SessionQuery",
+    "SharedStore",
     "Store",
     "decode_cursor",
     "encode_cursor",
@@ -147,7 +150,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 
 @runtime_checkable
 class Store(Protocol):
-    """Persistence for sessions. Implementations: memory, SQLite (PostgreSQL to come).
+    """Persistence for sessions. Implementations: memory, SQLite, PostgreSQL.
 
     Every method may raise `StoreError` when the backend fails; those that take a session id
     raise `SessionNotFoundError` for an id the store does not have.
@@ -190,4 +193,39 @@ class Store(Protocol):
 
     async def read_messages(self, session_id: str) -> list[Message]:
         """The whole history, oldest first."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Lease:
+    """A session held for one turn, and how it stood when it was taken."""
+
+    session_id: str
+    message_count: int
+    """The stored history's length: a worker whose copy differs reloads it."""
+    model: str
+    title: str | None
+
+
+@runtime_checkable
+class SharedStore(Store, Protocol):
+    """A store that several processes use at once (PostgreSQL).
+
+    Local stores (memory, SQLite) serve one client, whose own turn queue keeps each session's
+    turns apart. A shared store adds the queue across processes, and events across them.
+    """
+
+    async def acquire(self, session_id: str, *, wait: bool) -> Lease | None:
+        """Hold the session for one turn (waiting while another process holds it, or None at
+        once when `wait` is False); writes by a process that lost its hold are refused."""
+        ...
+
+    async def release(self, lease: Lease) -> None: ...
+
+    def publish_event(self, event: SessionEvent) -> None:
+        """Tell the other processes about an event of a session this one serves."""
+        ...
+
+    def on_remote_event(self, deliver: Callable[[SessionEvent], None] | None) -> None:
+        """Call `deliver(event)` with each event the other processes publish."""
         ...

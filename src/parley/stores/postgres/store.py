@@ -1,21 +1,24 @@
-"""`postgresql://...`: sessions in PostgreSQL, through psycopg 3 and its connection pool.
+"""`postgresql://...`: sessions in PostgreSQL, shared by any number of worker processes.
 
-The same `Store` contract as SQLite and memory. Every write is one short transaction; an append
-locks its session's row (`FOR UPDATE`), so appends to one session from several processes are
-serialised and sequence numbers never collide. Schema changes are numbered migrations, applied
-under an advisory lock so that workers starting together do not race.
+The same `Store` contract as SQLite and memory, through psycopg 3 and its connection pool.
+Every write is one short transaction; an append locks its session's row (`FOR UPDATE`), so
+sequence numbers never collide. On top of that, a `SharedStore`: turns take a session
+(`acquire`, see turns.py) so that workers never interleave one session's turns, and events go
+to every worker (events.py). Schema changes are numbered migrations (schema.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from parley.errors import ConfigError, SessionExistsError, SessionNotFoundError, StoreError
+from parley.events import SessionEvent
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage, message_from_json, message_to_json, utcnow
 from parley.stores.base import (
+    Lease,
     SessionQuery,
     encode_cursor,
     from_micros,
@@ -25,6 +28,10 @@ from parley.stores.base import (
     to_micros,
     total_usage,
 )
+from parley.stores.postgres.events import EVENTS, EventShare, ShareEvents
+from parley.stores.postgres.listener import Listener
+from parley.stores.postgres.schema import migrate
+from parley.stores.postgres.turns import RELEASED, TurnLocks
 
 try:
     import psycopg
@@ -34,48 +41,7 @@ except ImportError as exc:  # pragma: no cover - only without the `postgres` ext
 else:
     _missing = None
 
-__all__ = ["MIGRATIONS", "PostgresStore"]
-
-# Numbered, append-only: a released migration is never edited.
-MIGRATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "0001_initial",
-        """
-        CREATE TABLE sessions (
-            session_id     TEXT PRIMARY KEY,
-            model          TEXT NOT NULL,
-            title          TEXT,
-            system_message TEXT,
-            metadata       TEXT NOT NULL DEFAULT '{}',
-            created_at     BIGINT NOT NULL,
-            updated_at     BIGINT NOT NULL,
-            message_count  INTEGER NOT NULL DEFAULT 0,
-            input_tokens   BIGINT NOT NULL DEFAULT 0,
-            output_tokens  BIGINT NOT NULL DEFAULT 0,
-            cached_tokens  BIGINT NOT NULL DEFAULT 0,
-            cost           DOUBLE PRECISION,
-            settings       TEXT NOT NULL DEFAULT '{}'
-        );
-        CREATE INDEX sessions_by_updated ON sessions (updated_at DESC, session_id DESC);
-        CREATE INDEX sessions_by_model ON sessions (model, updated_at DESC, session_id DESC);
-        CREATE TABLE session_tags (
-            session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
-            key        TEXT NOT NULL,
-            value      TEXT NOT NULL,
-            PRIMARY KEY (session_id, key)
-        );
-        CREATE INDEX session_tags_by_key ON session_tags (key, value);
-        CREATE TABLE messages (
-            session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
-            seq        INTEGER NOT NULL,
-            message_id TEXT NOT NULL,
-            role       TEXT NOT NULL,
-            body       TEXT NOT NULL,
-            PRIMARY KEY (session_id, seq)
-        );
-        """,
-    ),
-)
+__all__ = ["PostgresStore"]
 
 _COLUMNS = (
     "session_id, model, title, system_message, metadata, created_at, updated_at, "
@@ -99,17 +65,46 @@ def _row_to_info(row: Sequence[Any]) -> SessionInfo:
 
 
 class PostgresStore:
-    """A store in a PostgreSQL database, shared by as many processes as you like."""
+    """A store in a PostgreSQL database, shared by as many worker processes as you like.
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    `max_size` bounds the connection pool; each open store also keeps two connections of its
+    own (session locks, LISTEN). `share_events` says which events other workers receive:
+    "all", "durable" (no text deltas) or "off". `poll` is how often (seconds) a turn waiting
+    for a session that another worker holds checks again besides being notified, which bounds
+    how long a session stays stuck after its worker died.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        share_events: ShareEvents = "all",
+        poll: float = 0.5,
+    ) -> None:
         if _missing is not None:
             raise ConfigError(
                 "the PostgreSQL store needs psycopg: pip install 'parley[postgres]'"
             ) from _missing
+        if share_events not in ("all", "durable", "off"):
+            raise ConfigError(
+                f"share_events must be 'all', 'durable' or 'off', not {share_events!r}"
+            )
+        if not 1 <= min_size <= max_size:
+            raise ConfigError(f"need 1 <= min_size <= max_size, got {min_size} and {max_size}")
+        if poll <= 0:
+            raise ConfigError(f"poll must be > 0 seconds, not {poll!r}")
         self.url = url
+        self.share_events: ShareEvents = share_events
         self._sizes = (min_size, max_size)
         self._pool: AsyncConnectionPool | None = None
-        self._claim: psycopg.AsyncConnection[Any] | None = None
+        self._locks = TurnLocks(url, name=repr(self), poll=poll)
+        self._tokens: dict[str, int] = {}
+        """The fencing token of each session this store holds (see turns.py)."""
+        self._events: EventShare | None = None
+        self._listener: Listener | None = None
+        self._deliver: Callable[[SessionEvent], None] | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStore({_without_password(self.url)!r})"
@@ -129,68 +124,92 @@ class PostgresStore:
         pool = AsyncConnectionPool(
             self.url, min_size=self._sizes[0], max_size=self._sizes[1], open=False
         )
+        events = EventShare(pool, mode=self.share_events, name=repr(self))
+        events.deliver = self._deliver
+        listener = Listener(
+            self.url,
+            {RELEASED: self._locks.wake, EVENTS: events.receive},
+            on_connect=self._locks.wake_all,
+            name=repr(self),
+        )
         try:
             await pool.open(wait=True, timeout=30)
             async with pool.connection() as conn, conn.transaction():
-                await self._migrate(conn)
-            await self._take_claim()
+                await migrate(conn)
+            await self._locks.open()
+            await listener.start()
         except psycopg.Error as exc:
-            await pool.close()
+            await self._abandon(pool, listener)
             raise StoreError(
                 f"cannot open PostgreSQL store {_without_password(self.url)!r}: {exc}"
             ) from exc
         except BaseException:
-            await pool.close()
+            await self._abandon(pool, listener)
             raise
-        self._pool = pool
+        events.start()
+        self._pool, self._events, self._listener = pool, events, listener
 
-    async def _migrate(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('parley-migrations'))")
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS parley_migrations "
-            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
-        )
-        cursor = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM parley_migrations")
-        row = await cursor.fetchone()
-        version = int(row[0]) if row else 0
-        if version > len(MIGRATIONS):
-            raise StoreError(
-                f"the database has schema version {version}, newer than this parley knows "
-                f"({len(MIGRATIONS)}); upgrade parley to use it"
-            )
-        for number, (name, script) in enumerate(MIGRATIONS, start=1):
-            if number > version:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO parley_migrations (version, name) VALUES (%s, %s)",
-                    (number, name),
-                )
-
-    async def _take_claim(self) -> None:
-        """Hold the database for this client. Turns are queued in one process, so until the
-        cross-process turn queue lands, a second client on the same database is refused
-        rather than allowed to interleave turns."""
-        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        cursor = await conn.execute("SELECT pg_try_advisory_lock(hashtext('parley-client'))")
-        row = await cursor.fetchone()
-        if not (row and row[0]):
-            await conn.close()
-            raise StoreError(
-                f"PostgreSQL store {_without_password(self.url)!r} is already open in another "
-                "parley client; in this version one client at a time uses a database (the "
-                "queue that lets several workers share it is not there yet)"
-            )
-        self._claim = conn
+    async def _abandon(self, pool: AsyncConnectionPool, listener: Listener) -> None:
+        await listener.stop()
+        await self._locks.close()
+        await pool.close()
 
     async def close(self) -> None:
-        if self._claim is not None:
-            claim, self._claim = self._claim, None
-            await claim.close()  # the advisory lock goes with the connection
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        if self._pool is None:
+            return
+        if self._events is not None:
+            await self._events.stop()
+        if self._listener is not None:
+            await self._listener.stop()
+        await self._locks.close()  # any session still held is released with the connection
+        self._tokens.clear()
+        pool, self._pool = self._pool, None
+        await pool.close()
+
+    # --- the shared store: turns and events ---------------------------------------------------
+
+    async def acquire(self, session_id: str, *, wait: bool) -> Lease | None:
+        """Hold `session_id` for one turn: no other worker runs a turn of it until `release`.
+
+        Waits while another worker holds it, or returns None at once when `wait` is False.
+        The lease says what the session looks like now, so a worker whose copy is stale
+        reloads it. SessionNotFoundError if the session was deleted.
+        """
+        if wait:
+            await self._locks.lock(session_id)
+        elif not await self._locks.try_lock(session_id):
+            return None
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(
+                    "UPDATE sessions SET turn_token = turn_token + 1 WHERE session_id = %s "
+                    "RETURNING turn_token, message_count, model, title",
+                    (session_id,),
+                )
+                row = await cursor.fetchone()
+        except BaseException as exc:
+            await self._locks.unlock(session_id)
+            if isinstance(exc, psycopg.Error):
+                raise self._fail(exc) from exc
+            raise
+        if row is None:
+            await self._locks.unlock(session_id)
+            raise SessionNotFoundError(session_id)
+        self._tokens[session_id] = row[0]
+        return Lease(session_id=session_id, message_count=row[1], model=row[2], title=row[3])
+
+    async def release(self, lease: Lease) -> None:
+        self._tokens.pop(lease.session_id, None)
+        await self._locks.unlock(lease.session_id)
+
+    def publish_event(self, event: SessionEvent) -> None:
+        if self._events is not None:
+            self._events.publish(event)
+
+    def on_remote_event(self, deliver: Callable[[SessionEvent], None] | None) -> None:
+        self._deliver = deliver
+        if self._events is not None:
+            self._events.deliver = deliver
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -312,12 +331,20 @@ class PostgresStore:
         try:
             async with self.pool.connection() as conn, conn.transaction():
                 cursor = await conn.execute(
-                    "SELECT message_count FROM sessions WHERE session_id = %s FOR UPDATE",
+                    "SELECT message_count, turn_token FROM sessions WHERE session_id = %s "
+                    "FOR UPDATE",
                     (session_id,),
                 )
                 found = await cursor.fetchone()
                 if found is None:
                     raise SessionNotFoundError(session_id)
+                token = self._tokens.get(session_id)
+                if token is not None and found[1] != token:
+                    raise StoreError(
+                        f"session {session_id!r} was taken over by another worker while this "
+                        "one ran a turn (its connection to PostgreSQL dropped), so this write "
+                        "was refused and the history stays whole; send the message again"
+                    )
                 start = int(found[0])
                 async with conn.cursor() as insert:
                     await insert.executemany(

@@ -1,0 +1,103 @@
+"""One LISTEN connection per client, dispatching PostgreSQL notifications by channel.
+
+psycopg's `notifies()` holds its connection while it waits, so listening has a connection of
+its own. When that connection drops, the listener reconnects with backoff and tells its
+owner (`on_connect`), because notifications sent meanwhile are lost for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+
+from parley.errors import StoreError
+
+with contextlib.suppress(ImportError):  # without the `postgres` extra, PostgresStore says so
+    import psycopg
+    from psycopg import sql
+
+__all__ = ["Listener"]
+
+log = logging.getLogger("parley")
+
+_MAX_BACKOFF = 5.0
+
+
+class Listener:
+    def __init__(
+        self,
+        url: str,
+        channels: Mapping[str, Callable[[str], None]],
+        *,
+        on_connect: Callable[[], None],
+        name: str,
+    ) -> None:
+        self._url = url
+        self._channels = dict(channels)
+        self._on_connect = on_connect
+        self._name = name
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """Listen, returning once the first connection listens (or raising why it cannot)."""
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._task = asyncio.create_task(self._run(), name=f"parley-listen-{self._name}")
+        try:
+            await self._ready
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+            except psycopg.Error as exc:
+                if self._fail_start(exc):
+                    return
+                log.warning("%s: cannot reach PostgreSQL to listen (%s); retrying", self._name, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+                continue
+            try:
+                for channel in self._channels:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                backoff = 0.1
+                self._on_connect()
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(None)
+                async for note in conn.notifies():
+                    handler = self._channels.get(note.channel)
+                    if handler is not None:
+                        try:
+                            handler(note.payload)
+                        except Exception:
+                            log.exception("%s: a %s notification failed", self._name, note.channel)
+            except psycopg.Error as exc:
+                if self._fail_start(exc):
+                    return
+                log.warning("%s: the LISTEN connection dropped (%s); reconnecting", self._name, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    def _fail_start(self, exc: Exception) -> bool:
+        """Report a failure before the first LISTEN to `start`; True when that ends the task."""
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(StoreError(f"{self._name}: cannot LISTEN: {exc}"))
+            return True
+        return False
