@@ -16,6 +16,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from conftest import RunPython
 from parley import Client, ClientConfig, ProviderConfig
 from parley.messages import Message
 from parley.testing import FakeLLMServer
@@ -165,3 +166,26 @@ async def test_a_worker_killed_mid_run_loses_no_committed_turn(
     # The victim's turns that were running when it died were closed as interrupted (by the
     # next turn of their session); every other stored turn was completed.
     assert 1 <= interrupted <= SESSIONS  # it died holding sessions, and they were released
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "scale_out.py"
+
+
+def test_the_scale_out_example_runs_on_a_real_database(
+    postgres_url: str, run_python: RunPython
+) -> None:
+    for run in (1, 2):  # the second run starts its sessions afresh
+        done = run_python(str(EXAMPLE), postgres_url)
+        assert done.returncode == 0, done.stderr
+        for name in ("alice-chat", "bob-chat", "team-retro"):
+            assert f"{name}: 12 messages, 6 replies seen live" in done.stdout, (run, done.stdout)
+        for worker in range(3):
+            assert done.stdout.count(f"worker {worker}, turn 1") == 3
+        for number in range(2, 7):  # every reply was sent the whole history before it
+            assert done.stdout.count(f"your message #{number} here") == 3
+
+
+def test_the_scale_out_example_asks_for_a_postgres_url(run_python: RunPython) -> None:
+    done = run_python(str(EXAMPLE))
+    assert done.returncode == 2
+    assert "give a postgresql:// URL" in done.stderr

@@ -41,12 +41,25 @@ except ImportError as exc:  # pragma: no cover - only without the `postgres` ext
 else:
     _missing = None
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "list_sql"]
 
 _COLUMNS = (
     "session_id, model, title, system_message, metadata, created_at, updated_at, "
     "message_count, input_tokens, output_tokens, cost, cached_tokens, settings"
 )
+
+
+def list_sql(query: SessionQuery) -> tuple[str, list[Any]]:
+    """The query behind `list_sessions` (one row more than a page, to know if another follows).
+
+    Every filter has an index: `sessions_by_updated` for the newest first,
+    `sessions_by_model` for a model, and `session_tags_by_key` for a tag or metadata pair.
+    """
+    where, params = session_filter(query, "%s")
+    sql = f"SELECT {_COLUMNS} FROM sessions s{where}"
+    sql += " ORDER BY updated_at DESC, session_id DESC LIMIT %s"
+    params.append(query.limit + 1)
+    return sql, params
 
 
 def _row_to_info(row: Sequence[Any]) -> SessionInfo:
@@ -259,10 +272,7 @@ class PostgresStore:
         return _row_to_info(row)
 
     async def list_sessions(self, query: SessionQuery) -> SessionPage:
-        where, params = session_filter(query, "%s")
-        sql = f"SELECT {_COLUMNS} FROM sessions s{where}"
-        sql += " ORDER BY updated_at DESC, session_id DESC LIMIT %s"
-        params.append(query.limit + 1)
+        sql, params = list_sql(query)
         try:
             async with self.pool.connection() as conn:
                 cursor = await conn.execute(sql, params)
