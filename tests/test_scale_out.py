@@ -16,6 +16,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from conftest import RunPython
 from parley import Client, ClientConfig, ProviderConfig
 from parley.messages import Message
@@ -101,6 +103,7 @@ def check_history(session_id: str, history: list[Message]) -> dict[str, list[int
     return order
 
 
+@pytest.mark.slow
 async def test_four_workers_share_fifty_sessions(postgres_url: str, tmp_path: Path) -> None:
     turns = 3
     async with FakeLLMServer(time_to_first_token=0.002, tokens_per_second=5000) as server:
@@ -127,6 +130,7 @@ async def test_four_workers_share_fifty_sessions(postgres_url: str, tmp_path: Pa
     assert set(committed(logs)) == replies
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_mid_run_loses_no_committed_turn(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -171,6 +175,7 @@ async def test_a_worker_killed_mid_run_loses_no_committed_turn(
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "scale_out.py"
 
 
+@pytest.mark.slow
 def test_the_scale_out_example_runs_on_a_real_database(
     postgres_url: str, run_python: RunPython
 ) -> None:

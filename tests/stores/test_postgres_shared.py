@@ -190,6 +190,7 @@ async def test_share_events_limits_what_other_workers_see(postgres_url: str, mod
         ]
 
 
+@pytest.mark.slow
 async def test_a_worker_that_dies_holding_a_session_releases_it(
     postgres_url: str, tmp_path: Path
 ) -> None:
