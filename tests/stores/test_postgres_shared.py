@@ -384,3 +384,31 @@ async def _open_and_close(url: str) -> None:
     store = PostgresStore(url)
     await store.open()
     await store.close()
+
+
+async def test_events_flow_again_after_the_listen_connection_drops(postgres_url: str) -> None:
+    async with worker(postgres_url) as a, worker(postgres_url) as b:
+        replies = asyncio.Queue[str]()
+        b.on(lambda e: replies.put_nowait(e.session_id) if e.type == "assistant.message" else None)
+        session = await a.create_session(session_id="relisten", model="echo")
+        await session.send_and_wait("before")
+        assert await asyncio.wait_for(replies.get(), 10) == "relisten"
+
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            cursor = await admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%%' AND datname = current_database()"
+            )
+            assert await cursor.fetchone() == (2,)  # both workers' listeners are cut
+
+        # Events sent while b is reconnecting are lost (delivery is at most once); once it
+        # listens again, they flow: keep sending until one arrives.
+        for _ in range(50):
+            await session.send_and_wait("after")
+            try:
+                assert await asyncio.wait_for(replies.get(), 0.2) == "relisten"
+                break
+            except TimeoutError:
+                continue
+        else:
+            pytest.fail("b never heard from a again after its LISTEN connection dropped")
