@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from parley.errors import StoreError
 
@@ -22,6 +23,7 @@ __all__ = ["Listener"]
 
 log = logging.getLogger("parley")
 
+_MIN_BACKOFF = 0.1
 _MAX_BACKOFF = 5.0
 
 
@@ -40,6 +42,7 @@ class Listener:
         self._name = name
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
+        self._backoff = _MIN_BACKOFF
 
     async def start(self) -> None:
         """Listen, returning once the first connection listens (or raising why it cannot)."""
@@ -60,40 +63,35 @@ class Listener:
                 await task
 
     async def _run(self) -> None:
-        backoff = 0.1
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True
+                ) as conn:
+                    await self._listen(conn)
             except psycopg.Error as exc:
                 if self._fail_start(exc):
                     return
-                log.warning("%s: cannot reach PostgreSQL to listen (%s); retrying", self._name, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF)
-                continue
-            try:
-                for channel in self._channels:
-                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                backoff = 0.1
-                self._on_connect()
-                if self._ready is not None and not self._ready.done():
-                    self._ready.set_result(None)
-                async for note in conn.notifies():
-                    handler = self._channels.get(note.channel)
-                    if handler is not None:
-                        try:
-                            handler(note.payload)
-                        except Exception:
-                            log.exception("%s: a %s notification failed", self._name, note.channel)
-            except psycopg.Error as exc:
-                if self._fail_start(exc):
-                    return
-                log.warning("%s: the LISTEN connection dropped (%s); reconnecting", self._name, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
+                log.warning(
+                    "%s: cannot LISTEN (%s); trying again in %.1fs", self._name, exc, self._backoff
+                )
+                await asyncio.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        for channel in self._channels:
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        self._backoff = _MIN_BACKOFF
+        self._on_connect()
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+        async for note in conn.notifies():
+            handler = self._channels.get(note.channel)
+            if handler is not None:
+                try:
+                    handler(note.payload)
+                except Exception:
+                    log.exception("%s: a %s notification failed", self._name, note.channel)
 
     def _fail_start(self, exc: Exception) -> bool:
         """Report a failure before the first LISTEN to `start`; True when that ends the task."""
