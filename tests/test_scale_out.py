@@ -138,7 +138,8 @@ async def test_a_worker_killed_mid_run_loses_no_committed_turn(
     async with FakeLLMServer(time_to_first_token=0.01, tokens_per_second=500) as server:
         await create_sessions(postgres_url, server.openai_base_url)
         logs = [tmp_path / f"w{w}.log" for w in range(WORKERS)]
-        # Worker 0 SIGKILLs itself a quarter of the way through, with its other turns in flight.
+        # Worker 0 SIGKILLs itself a quarter of the way through, mid-reply, with its other
+        # turns in flight.
         die_after = str(SESSIONS * turns // 4)
         victim = await start_worker(postgres_url, server, 0, turns, logs[0], die_after)
         workers = [victim]
@@ -154,7 +155,7 @@ async def test_a_worker_killed_mid_run_loses_no_committed_turn(
     by_id = {m.id: (sid, i, h) for sid, h in stored.items() for i, m in enumerate(h)}
     seen = committed(logs)
     victim_turns = [p for sid, p in seen.values() if p.startswith("w0 ")]
-    assert len(victim_turns) == SESSIONS * turns // 4  # it died with the rest in flight
+    assert SESSIONS * turns // 4 <= len(victim_turns) < SESSIONS * turns  # it died mid-run
     for reply_id, (session_id, prompt) in seen.items():
         assert reply_id in by_id, f"committed turn {prompt!r} is missing"
         where, index, history = by_id[reply_id]

@@ -7,8 +7,9 @@ Prints READY once its sessions are open, DONE at the end.
 
     python worker.py STORE_URL OPENAI_BASE_URL WORKER SESSIONS TURNS LOG [DIE_AFTER]
 
-With DIE_AFTER, the worker SIGKILLs itself once that many of its turns are stored, with the
-rest in flight: a worker dying mid-run at a moment the test can count on, on a busy machine.
+With DIE_AFTER, the worker SIGKILLs itself once that many of its turns are stored, in the
+middle of streaming the next reply: a worker dying mid-turn, holding a session, at a moment
+the test can count on even on a busy machine.
 """
 
 from __future__ import annotations
@@ -27,12 +28,19 @@ done = 0
 
 async def turn(session: Session, log: TextIO, prompt: str) -> None:
     global done
-    reply = await session.send_and_wait(prompt, timeout=None)
-    log.write(f"{session.session_id}\t{prompt}\t{reply.id}\n")
+    reply_id = None
+    async for event in session.stream(prompt):  # this turn's own events only
+        if event.type == "assistant.message_delta" and DIE_AFTER is not None and done >= DIE_AFTER:
+            # Mid-reply: this turn's user message is stored and it holds its session.
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif event.type == "assistant.message" and not event.data.interrupted:
+            reply_id = event.data.message_id  # stored by the time it is emitted
+        elif event.type == "session.error":
+            raise RuntimeError(f"{prompt}: {event.data.message}")
+    assert reply_id is not None, prompt
+    log.write(f"{session.session_id}\t{prompt}\t{reply_id}\n")
     log.flush()
     done += 1
-    if done == DIE_AFTER:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def main(url: str, base_url: str, worker: int, sessions: int, turns: int, path: str) -> None:

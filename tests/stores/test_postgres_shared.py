@@ -22,6 +22,7 @@ import pytest
 from parley import (
     Client,
     ClientConfig,
+    ConfigError,
     SessionBusyError,
     SessionEvent,
     StoreError,
@@ -34,6 +35,7 @@ from parley.stores.postgres import MIGRATIONS, PostgresStore
 from parley.stores.postgres.events import CHUNK_BYTES
 from parley.stores.postgres.schema import migrate
 from parley.stores.postgres.store import list_sql
+from parley.stores.postgres.turns import TurnLocks
 
 
 @contextlib.asynccontextmanager
@@ -211,7 +213,7 @@ async def test_a_worker_that_dies_holding_a_session_releases_it(
         asyncio.run(main(sys.argv[1]))
         """
     )
-    async with worker(postgres_url) as survivor:
+    async with worker(postgres_url) as survivor, worker(postgres_url) as newcomer:
         session = await survivor.create_session(session_id="held", model="slow:x")
         await session.send_and_wait("before")
         child = await asyncio.create_subprocess_exec(
@@ -220,20 +222,28 @@ async def test_a_worker_that_dies_holding_a_session_releases_it(
         assert child.stdout is not None
         line = await asyncio.wait_for(child.stdout.readline(), timeout=60)
         assert line.strip() == b"STREAMING"  # the child holds the session, mid-turn
+        # A worker that opens the session now sees the child's turn open, and must not close
+        # it: the child is running it.
+        late = await newcomer.resume_session("held")
+        assert [m.role for m in await late.messages()] == ["user", "assistant", "user"]
 
-        waiting = asyncio.create_task(session.send_and_wait("after", timeout=None))
+        waiting = asyncio.create_task(late.send_and_wait("later", timeout=None))
         await asyncio.sleep(0.5)
         assert not waiting.done()  # queued behind the child's turn
         os.kill(child.pid, signal.SIGKILL)
         assert await child.wait() == -signal.SIGKILL
-        reply = await asyncio.wait_for(waiting, 30)  # the lock went with the connection
+        first = await asyncio.wait_for(waiting, 30)  # the lock went with the connection
+        second = await session.send_and_wait("after")  # the first worker catches up too
 
         history = await session.messages()
-    assert user_texts(history) == ["before", " ".join(["word"] * 200), "after"]
+    assert user_texts(history) == ["before", " ".join(["word"] * 200), "later", "after"]
     assert history[3].interrupted  # the child's cut-off turn, closed by the next one
     assert history[3].error == "the process stopped before this reply was complete"
-    assert history[5] == reply
-    assert "#3 here" in reply.text
+    assert sum(m.interrupted for m in history) == 1
+    assert [history[5], history[7]] == [first, second]
+    assert [m.role for m in history] == ["user", "assistant"] * 4
+    assert "#3 here" in history[5].text  # each sent the whole history, the mended turn too
+    assert "#4 here" in history[7].text
 
 
 async def test_a_worker_that_lost_its_lock_cannot_write(postgres_url: str) -> None:
@@ -412,3 +422,97 @@ async def test_events_flow_again_after_the_listen_connection_drops(postgres_url:
                 continue
         else:
             pytest.fail("b never heard from a again after its LISTEN connection dropped")
+
+
+async def test_one_process_never_takes_a_session_twice(postgres_url: str) -> None:
+    locks = TurnLocks(postgres_url, name="locks")
+    other = TurnLocks(postgres_url, name="other")
+    await locks.open()
+    await other.open()
+    try:
+        # Two asks at once from one process: advisory locks nest within a connection, so
+        # the second must be refused here, not by the server.
+        assert sorted(await asyncio.gather(locks.try_lock("s"), locks.try_lock("s"))) == [
+            False,
+            True,
+        ]
+        await locks.unlock("s")
+        assert await other.try_lock("s")  # released for good: nothing nested stays behind
+        await other.unlock("s")
+
+        # The lock connection drops while nothing is held, then two asks race to reconnect:
+        # one new connection, and the locks it takes really exclude other workers.
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            pid = locks._conn.info.backend_pid if locks._conn else None
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert list(await asyncio.gather(locks.try_lock("x"), locks.try_lock("y"))) == [True, True]
+        assert not await other.try_lock("x")
+        assert not await other.try_lock("y")
+    finally:
+        await locks.close()
+        await other.close()
+    with pytest.raises(StoreError, match="closed"):
+        await locks.try_lock("z")  # a closed one never reconnects behind your back
+
+
+async def test_two_clients_cannot_share_one_store_object(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    try:
+        async with Client(store=store):
+            with pytest.raises(ConfigError, match="give each client its own store"):
+                async with Client(store=store):
+                    pass
+    finally:
+        await store.close()
+
+
+async def test_a_session_deleted_and_created_again_elsewhere_starts_afresh(
+    postgres_url: str,
+) -> None:
+    async with worker(postgres_url) as a, worker(postgres_url) as b:
+        mine = await a.create_session(session_id="again", model="echo", system_message="old")
+        await mine.send_and_wait("OLD secret")
+        await b.delete_session("again")
+        await b.create_session(session_id="again", model="echo", system_message="new")
+        theirs = await b.resume_session("again")
+        await theirs.send_and_wait("new one")  # the same length as a's copy: 2 messages
+
+        reply = await mine.send_and_wait("what did I say?")
+        history = await mine.messages()
+    assert "OLD secret" not in reply.text
+    assert user_texts(history) == ["new one", "what did I say?"]
+    assert mine._live.system_message == "new"
+
+
+async def test_a_turns_events_reach_other_workers_before_the_next_turns(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PostgresStore(postgres_url, poll=0.05)
+    try:
+        async with (
+            Client(store=store) as a,
+            worker(postgres_url) as b,
+            worker(postgres_url) as observer,
+        ):
+            assert store._events is not None
+            send = store._events._send
+
+            async def slow_send(batch: list[str]) -> None:  # a's events lag behind its turns
+                await asyncio.sleep(0.3)
+                await send(batch)
+
+            monkeypatch.setattr(store._events, "_send", slow_send)
+            said: list[str] = []
+            observer.on(lambda e: said.append(e.data.content) if e.type == "user.message" else None)
+            mine = await a.create_session(session_id="order", model="echo")
+            theirs = await b.resume_session("order")
+            await asyncio.gather(mine.send_and_wait("a0"), theirs.send_and_wait("b0"))
+            await asyncio.gather(mine.send_and_wait("a1"), theirs.send_and_wait("b1"))
+            history = await theirs.messages()
+            for _ in range(100):
+                if len(said) == 4:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+    assert said == user_texts(history)

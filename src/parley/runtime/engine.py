@@ -259,34 +259,42 @@ class Runtime:
         if provider is not None:
             own = build_adapter(f"session {session_id}", provider)
         try:
-            history = await self._read_mended(session_id, info.model)
+            history, settled = await self._read_mended(session_id, info.model)
         except BaseException:
             if own is not None:
                 await own.aclose()
             raise
         live = self._make_live(info, history, on_busy or info.on_busy, own, behaviour)
         live.own_config = provider
+        live.stale = not settled
         live.emit(
             SessionResumeEvent, SessionResumeData(model=info.model, message_count=len(history))
         )
         return live
 
-    async def _read_mended(self, session_id: str, model: str) -> list[Message]:
-        """The stored history, with a turn cut off by a crash closed (see history.repair).
+    async def _read_mended(self, session_id: str, model: str) -> tuple[list[Message], bool]:
+        """The stored history, with a turn cut off by a crash closed (see history.repair), and
+        whether it is settled.
 
         On a shared store, an open turn may be running in another worker: it is mended only
-        when no worker holds the session, else left for that worker or the next turn.
+        when no worker holds the session, else left for that worker, and the history is not
+        settled: the next turn here reloads it (runtime/shared.py).
         """
+        history = await self.store.read_messages(session_id)
+        if not repair(history, model):
+            return history, True
         shared = self.shared
         lease = None if shared is None else await shared.acquire(session_id, wait=False)
+        if shared is not None and lease is None:
+            return history, False  # a worker is running that turn right now
         try:
-            history = await self.store.read_messages(session_id)
-            if shared is None or lease is not None:
-                mended = repair(history, model)
-                if mended:
-                    await self.store.append_messages(session_id, mended)
-                    history.extend(mended)
-            return history
+            if lease is not None:  # read again, now that nobody can append
+                history = await self.store.read_messages(session_id)
+            mended = repair(history, model)
+            if mended:
+                await self.store.append_messages(session_id, mended)
+                history.extend(mended)
+            return history, True
         finally:
             if shared is not None and lease is not None:
                 await asyncio.shield(shared.release(lease))

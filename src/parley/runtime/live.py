@@ -67,6 +67,9 @@ class LiveSession:
     ) -> None:
         self.shared = shared
         """The store, when other processes use it too: turns then hold the session there."""
+        self.stale = False
+        """Set when the history was loaded with a turn open in another worker: the next turn
+        here reloads it, whatever the counts say."""
         self.lease: Lease | None = None
         """The hold on the session in the shared store while a turn runs (runtime/shared.py)."""
         self.tools = tools
@@ -76,6 +79,7 @@ class LiveSession:
         self.max_history_messages = max_history_messages
         self.max_history_tokens = max_history_tokens
         self.session_id = info.session_id
+        self.created_at = info.created_at
         self.model = info.model
         self.title = info.title
         self.system_message = info.system_message

@@ -37,6 +37,10 @@ async def run_shared_turn(live: LiveSession, store: SharedStore, turn: Turn) -> 
         except ParleyError as exc:
             await fail_unstarted(live, turn, exc)
             return
+        if turn.aborted:  # aborted while catching up: nothing of it was stored yet
+            await live.release_lease()
+            turn.drop(_aborted_before_start(live, turn))
+            return
         await run_turn(live, turn)
     finally:
         await live.release_lease()
@@ -69,17 +73,27 @@ async def _take(live: LiveSession, store: SharedStore, turn: Turn) -> Lease | No
         return None
     if turn.aborted:  # aborted just as the wait ended
         await store.release(lease)
-        turn.drop(TurnAbortedError(f"the turn was aborted ({turn.abort_reason}) before it ran"))
+        turn.drop(_aborted_before_start(live, turn))
         return None
     return lease
+
+
+def _aborted_before_start(live: LiveSession, turn: Turn) -> TurnAbortedError:
+    return TurnAbortedError(
+        f"the turn of session {live.session_id!r} was aborted ({turn.abort_reason}) before it "
+        "ran; nothing of it was stored"
+    )
 
 
 async def catch_up(live: LiveSession, store: SharedStore, lease: Lease) -> None:
     """Make the live copy what the store holds: other workers may have moved the session on."""
     live.model = lease.model
-    if lease.title is not None:
-        live.title = lease.title
-    if lease.message_count == len(live.history):
+    live.title = lease.title
+    if lease.created_at != live.created_at:  # deleted and created anew elsewhere: start over
+        live.created_at = lease.created_at
+        live.system_message = lease.system_message
+        live.history.clear()
+    if lease.message_count == len(live.history) and not live.stale:
         return
     history = await store.read_messages(live.session_id)
     mended = repair(history, live.model, CRASH_NOTE)  # a worker died in the middle of a turn
@@ -87,3 +101,4 @@ async def catch_up(live: LiveSession, store: SharedStore, lease: Lease) -> None:
         await store.append_messages(live.session_id, mended)
         history.extend(mended)
     live.history[:] = history
+    live.stale = False

@@ -201,10 +201,16 @@ class Lease:
     """A session held for one turn, and how it stood when it was taken."""
 
     session_id: str
+    token: int
+    """The fencing token this hold was given; writes under an older one are refused."""
+    created_at: datetime
+    """When the session was created: a session deleted and created again under the same id
+    (by another process) is another conversation, which a worker must load afresh."""
     message_count: int
     """The stored history's length: a worker whose copy differs reloads it."""
     model: str
     title: str | None
+    system_message: str | None
 
 
 @runtime_checkable
@@ -220,7 +226,10 @@ class SharedStore(Store, Protocol):
         once when `wait` is False); writes by a process that lost its hold are refused."""
         ...
 
-    async def release(self, lease: Lease) -> None: ...
+    async def release(self, lease: Lease) -> None:
+        """Let other processes run turns of the session again (after this process's events
+        so far have gone out, so that they see the turns in order)."""
+        ...
 
     def publish_event(self, event: SessionEvent) -> None:
         """Tell the other processes about an event of a session this one serves."""

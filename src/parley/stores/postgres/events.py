@@ -73,6 +73,10 @@ class EventShare:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._queued = 0
+        """Payloads queued since start; `_done` of them have been sent (or given up on)."""
+        self._done = 0
+        self._progress = asyncio.Event()
         self._partial: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
         self.dropped = 0
         self._warned_at = 0.0
@@ -82,6 +86,11 @@ class EventShare:
     def start(self) -> None:
         if self.mode != "off":
             self._task = asyncio.create_task(self._flush_forever(), name=f"parley-{self._name}")
+            self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: stopped sharing events: %r", self._name, task.exception())
 
     async def stop(self, *, flush_for: float = 2.0) -> None:
         """Send what is queued (for up to `flush_for` seconds), then stop."""
@@ -96,25 +105,34 @@ class EventShare:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        except Exception:
+            pass
+        if self._queue:
+            log.warning(
+                "%s: %d event notification(s) were not sent before the store closed",
+                self._name,
+                len(self._queue),
+            )
 
     def publish(self, event: SessionEvent) -> None:
-        if self._task is None or (self.mode == "durable" and event.ephemeral):
+        if self._task is None or self._task.done() or (self.mode == "durable" and event.ephemeral):
             return
         payloads = encode(self.origin, event)
         if len(self._queue) + len(payloads) > MAX_QUEUED:
-            self._drop()
+            self._drop(len(payloads))
             return
         self._queue.extend(payloads)
+        self._queued += len(payloads)
         self._ready.set()
 
-    def _drop(self) -> None:
-        self.dropped += 1
+    def _drop(self, count: int) -> None:
+        self.dropped += count
         now = time.monotonic()
         if now - self._warned_at > 10:
             self._warned_at = now
             log.warning(
-                "%s: PostgreSQL is not keeping up with shared events; %d dropped so far "
-                "(other workers' Client.on handlers miss them)",
+                "%s: PostgreSQL is not keeping up with shared events; %d notification(s) "
+                "dropped so far (other workers' Client.on handlers miss those events)",
                 self._name,
                 self.dropped,
             )
@@ -129,19 +147,38 @@ class EventShare:
                     count += 1  # never split an event's chunks across transactions
                 batch = [self._queue.popleft() for _ in range(count)]
                 try:
-                    async with (
-                        self._pool.connection() as conn,
-                        conn.transaction(),
-                        conn.cursor() as cursor,
-                    ):
-                        await cursor.executemany(
-                            "SELECT pg_notify(%s, %s)", [(EVENTS, p) for p in batch]
-                        )
+                    await self._send(batch)
                 except psycopg.Error as exc:
+                    self.dropped += count
                     log.warning("%s: could not share %d event(s): %s", self._name, count, exc)
                     if self._closing:
                         return
                     await asyncio.sleep(0.5)
+                finally:
+                    self._done += count
+                    self._progress.set()
+
+    async def _send(self, batch: list[str]) -> None:
+        async with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            await cursor.executemany("SELECT pg_notify(%s, %s)", [(EVENTS, p) for p in batch])
+
+    async def flushed(self, *, at_most: float) -> None:
+        """Wait (up to `at_most` seconds) until every event published so far has gone out."""
+        if self._task is None:
+            return
+        target = self._queued
+        deadline = time.monotonic() + at_most
+        while self._done < target and not self._task.done():
+            self._progress.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), left)
 
     # --- receiving -----------------------------------------------------------------------------
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from parley.errors import StoreError
+from parley.stores.postgres.turns import dedicated_connection
 
 with contextlib.suppress(ImportError):  # without the `postgres` extra, PostgresStore says so
     import psycopg
@@ -25,6 +27,8 @@ log = logging.getLogger("parley")
 
 _MIN_BACKOFF = 0.1
 _MAX_BACKOFF = 5.0
+_STABLE = 10.0
+"""Seconds a connection must have lasted for the backoff to start over when it drops."""
 
 
 class Listener:
@@ -49,6 +53,7 @@ class Listener:
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         self._task = asyncio.create_task(self._run(), name=f"parley-listen-{self._name}")
+        self._task.add_done_callback(self._ended)
         try:
             await self._ready
         except BaseException:
@@ -64,14 +69,15 @@ class Listener:
 
     async def _run(self) -> None:
         while True:
+            connected = time.monotonic()
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True
-                ) as conn:
+                async with await dedicated_connection(self._url) as conn:
                     await self._listen(conn)
             except psycopg.Error as exc:
                 if self._fail_start(exc):
                     return
+                if time.monotonic() - connected > _STABLE:  # it was up a while: start over
+                    self._backoff = _MIN_BACKOFF
                 log.warning(
                     "%s: cannot LISTEN (%s); trying again in %.1fs", self._name, exc, self._backoff
                 )
@@ -81,7 +87,6 @@ class Listener:
     async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
         for channel in self._channels:
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-        self._backoff = _MIN_BACKOFF
         self._on_connect()
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
@@ -93,9 +98,24 @@ class Listener:
                 except Exception:
                     log.exception("%s: a %s notification failed", self._name, note.channel)
 
-    def _fail_start(self, exc: Exception) -> bool:
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The task never ends by itself but through a bug: say so, and never leave `start`
+        waiting."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("%s: stopped listening: %r", self._name, error)
+            self._fail_start(error)
+
+    def _fail_start(self, exc: BaseException) -> bool:
         """Report a failure before the first LISTEN to `start`; True when that ends the task."""
         if self._ready is not None and not self._ready.done():
-            self._ready.set_exception(StoreError(f"{self._name}: cannot LISTEN: {exc}"))
+            self._ready.set_exception(
+                StoreError(
+                    f"{self._name}: cannot LISTEN: {exc}; the role needs to connect to the "
+                    "database, and a connection pooler in front must be in session mode"
+                )
+            )
             return True
         return False

@@ -43,6 +43,9 @@ else:
 
 __all__ = ["PostgresStore", "list_sql"]
 
+_FLUSH_BEFORE_RELEASE = 2.0
+"""Seconds a release waits, at most, for the turn's events to go out first."""
+
 _COLUMNS = (
     "session_id, model, title, system_message, metadata, created_at, updated_at, "
     "message_count, input_tokens, output_tokens, cost, cached_tokens, settings"
@@ -170,14 +173,20 @@ class PostgresStore:
     async def close(self) -> None:
         if self._pool is None:
             return
-        if self._events is not None:
-            await self._events.stop()
-        if self._listener is not None:
-            await self._listener.stop()
-        await self._locks.close()  # any session still held is released with the connection
-        self._tokens.clear()
         pool, self._pool = self._pool, None
-        await pool.close()
+        events, self._events = self._events, None
+        listener, self._listener = self._listener, None
+        try:
+            if events is not None:
+                await events.stop()
+        finally:
+            try:
+                if listener is not None:
+                    await listener.stop()
+            finally:
+                await self._locks.close()  # sessions still held are released with it
+                self._tokens.clear()
+                await pool.close()
 
     # --- the shared store: turns and events ---------------------------------------------------
 
@@ -196,7 +205,8 @@ class PostgresStore:
             async with self.pool.connection() as conn:
                 cursor = await conn.execute(
                     "UPDATE sessions SET turn_token = turn_token + 1 WHERE session_id = %s "
-                    "RETURNING turn_token, message_count, model, title",
+                    "RETURNING turn_token, created_at, message_count, model, title, "
+                    "system_message",
                     (session_id,),
                 )
                 row = await cursor.fetchone()
@@ -209,10 +219,22 @@ class PostgresStore:
             await self._locks.unlock(session_id)
             raise SessionNotFoundError(session_id)
         self._tokens[session_id] = row[0]
-        return Lease(session_id=session_id, message_count=row[1], model=row[2], title=row[3])
+        return Lease(
+            session_id=session_id,
+            token=row[0],
+            created_at=from_micros(row[1]),
+            message_count=row[2],
+            model=row[3],
+            title=row[4],
+            system_message=row[5],
+        )
 
     async def release(self, lease: Lease) -> None:
-        self._tokens.pop(lease.session_id, None)
+        if self._tokens.get(lease.session_id) != lease.token:
+            return  # not this hold (released already): never release someone else's
+        del self._tokens[lease.session_id]
+        if self._events is not None:  # the turn's events go out before the next turn's
+            await self._events.flushed(at_most=_FLUSH_BEFORE_RELEASE)
         await self._locks.unlock(lease.session_id)
 
     def publish_event(self, event: SessionEvent) -> None:
@@ -220,6 +242,11 @@ class PostgresStore:
             self._events.publish(event)
 
     def on_remote_event(self, deliver: Callable[[SessionEvent], None] | None) -> None:
+        if deliver is not None and self._deliver is not None and deliver != self._deliver:
+            raise ConfigError(
+                f"{self!r} already serves a running client; give each client its own store "
+                "(the same URL is fine): clients of one store would share its session locks"
+            )
         self._deliver = deliver
         if self._events is not None:
             self._events.deliver = deliver
@@ -352,8 +379,9 @@ class PostgresStore:
                 if token is not None and found[1] != token:
                     raise StoreError(
                         f"session {session_id!r} was taken over by another worker while this "
-                        "one ran a turn (its connection to PostgreSQL dropped), so this write "
-                        "was refused and the history stays whole; send the message again"
+                        "one ran a turn (this worker lost its hold, as when its connection to "
+                        "PostgreSQL drops), so this write was refused and the history stays "
+                        "whole; session.messages() shows what was stored before you send again"
                     )
                 start = int(found[0])
                 async with conn.cursor() as insert:
