@@ -36,10 +36,21 @@ class Client:
     opened by the client but left for its owner to close.
 
     Use it as ``async with Client() as client:``, or call `start` and `stop` yourself.
+
+    Open sessions stay in memory until closed, unless told otherwise: `max_live_sessions`
+    evicts the least recently used idle sessions beyond that many, and `idle_ttl` evicts
+    sessions idle for that many seconds. An evicted session keeps working: its next send or
+    read loads its history from the store, and a session whose turn is queued or running is
+    never evicted.
     """
 
     def __init__(
-        self, store: str | Store | None = None, config: ClientConfig | None = None
+        self,
+        store: str | Store | None = None,
+        config: ClientConfig | None = None,
+        *,
+        max_live_sessions: int | None = None,
+        idle_ttl: float | None = None,
     ) -> None:
         self.config = config or ClientConfig()
         if store is None:
@@ -63,11 +74,18 @@ class Client:
             retry=self.config.retry,
             owns_store=owns,
             max_prompt_chars=self.config.max_prompt_chars,
+            max_live_sessions=max_live_sessions,
+            idle_ttl=idle_ttl,
         )
 
     def __repr__(self) -> str:
         state = "running" if self._runtime.running else "stopped"
         return f"<Client store={self.store!r} {state}>"
+
+    @property
+    def live_sessions(self) -> int:
+        """How many sessions are open in memory now (evicted ones are not counted)."""
+        return len(self._runtime.table)
 
     @property
     def models(self) -> ModelRegistry:

@@ -71,7 +71,9 @@ class Session:
 
     def _enqueue(self, message: str | MessageOptions, *, listen: bool, admit: bool = False) -> Turn:
         prompt, tools = _prompt(message)
-        return self._live.enqueue(prompt, listen=listen, tools=tools, admit=admit)
+        turn = self._live.enqueue(prompt, listen=listen, tools=tools, admit=admit)
+        self._runtime.table.use(self._live)  # after: a refused send does not count as use
+        return turn
 
     async def send(self, message: str | MessageOptions) -> str:
         """Queue a turn and return its user message id at once; events report its progress.

@@ -32,6 +32,7 @@ from parley.models.registry import ModelRegistry
 from parley.runtime.bus import EventBus
 from parley.runtime.history import repair
 from parley.runtime.live import LiveSession
+from parley.runtime.table import SessionTable
 from parley.runtime.transfer import export_session, import_session
 from parley.stores.base import SessionQuery, SharedStore, Store
 
@@ -50,6 +51,8 @@ class Runtime:
         owns_store: bool,
         max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
         retry: RetryPolicy | None = None,
+        max_live_sessions: int | None = None,
+        idle_ttl: float | None = None,
     ) -> None:
         self.max_prompt_chars = max_prompt_chars
         self.retry = retry or RetryPolicy()
@@ -60,7 +63,7 @@ class Runtime:
         self.default_model = default_model
         self.bus = EventBus()
         self._owns_store = owns_store
-        self._live: dict[str, LiveSession] = {}
+        self.table = SessionTable(max_live_sessions=max_live_sessions, idle_ttl=idle_ttl)
         self._locks: dict[str, _IdLock] = {}
         self._running = False
 
@@ -82,6 +85,7 @@ class Runtime:
         await self.store.open()
         if self.shared is not None:
             self.shared.on_remote_event(self._remote_event)
+        self.table.start()
         self._running = True
 
     async def stop(self) -> None:
@@ -90,8 +94,8 @@ class Runtime:
         self._running = False
         if self.shared is not None:
             self.shared.on_remote_event(None)
-        live = list(self._live.values())
-        self._live.clear()
+        await self.table.stop()
+        live = self.table.take_all()
         await asyncio.gather(
             *(session.close("was closed when its client stopped") for session in live)
         )
@@ -129,7 +133,7 @@ class Runtime:
             max_history_tokens=behaviour.max_history_tokens,
             shared=self.shared,
         )
-        self._live[info.session_id] = live
+        self.table.add(live)
         return live
 
     @contextlib.asynccontextmanager
@@ -175,7 +179,7 @@ class Runtime:
     ) -> LiveSession:
         async with self._exclusive(session_id):
             self.check_running()
-            if session_id in self._live:
+            if self.table.get(session_id) is not None:
                 raise SessionExistsError(session_id)
             now = utcnow()
             info = SessionInfo(
@@ -215,11 +219,11 @@ class Runtime:
         validate_session_id(session_id)
         if on_busy not in (None, "enqueue", "reject"):
             raise ConfigError(f"on_busy must be 'enqueue' or 'reject', not {on_busy!r}")
-        live = self._live.get(session_id)
+        live = self.table.get(session_id)
         if live is None or live.closed:
             async with self._exclusive(session_id):
                 self.check_running()
-                live = self._live.get(session_id)  # another caller may have loaded it
+                live = self.table.get(session_id)  # another caller may have loaded it
                 if live is None:
                     live = await self._load(
                         session_id, on_busy, provider, behaviour or SessionConfig()
@@ -229,6 +233,7 @@ class Runtime:
                 f"session {session_id!r} is open with another provider; close() it first to "
                 "resume it with this one"
             )
+        self.table.use(live)
         if on_busy is not None:
             live.on_busy = on_busy
         if behaviour is not None:  # what the code gives again: tools, their hook, limits
@@ -304,13 +309,13 @@ class Runtime:
         own subscribers when it is open here too (its activity also keeps a send_and_wait that
         queues behind it from timing out)."""
         self.bus.publish(event)
-        live = self._live.get(event.session_id)
+        live = self.table.get(event.session_id)
         if live is not None:
             live.touch()
             live.bus.publish(event)
 
     def _with_busy(self, info: SessionInfo) -> SessionInfo:
-        live = self._live.get(info.session_id)
+        live = self.table.get(info.session_id)
         if live is None:
             return info
         return dataclasses.replace(info, model=live.model, on_busy=live.on_busy, busy=live.busy)
@@ -330,21 +335,21 @@ class Runtime:
         self.check_running()
         validate_session_id(session_id)
         async with self._exclusive(session_id):
-            live = self._live.get(session_id)
+            live = self.table.get(session_id)
             if live is not None:
                 await live.close("was deleted", deleted=True)
-                del self._live[session_id]
+                self.table.remove(live)
             await self.store.delete_session(session_id)
 
     async def close(self, live: LiveSession) -> None:
         async with self._exclusive(live.session_id):
             await live.close()
-            if self._live.get(live.session_id) is live:
-                del self._live[live.session_id]
+            self.table.remove(live)
 
     async def messages(self, live: LiveSession) -> list[Message]:
-        if not live.closed and self.shared is None:
-            return list(live.history)  # other processes may have appended to a shared one
+        self.table.use(live)
+        if not live.closed and not live.stale and self.shared is None:
+            return list(live.history)  # evicted, or shared with other processes: the store
         self.check_running()
         return await self.store.read_messages(live.session_id)
 
@@ -356,7 +361,7 @@ class Runtime:
         if metadata is not None:
             metadata = SessionConfig(metadata=metadata).metadata  # the same checks as at create
         await self.store.update_session(session_id, title=title, metadata=metadata)
-        live = self._live.get(session_id)
+        live = self.table.get(session_id)
         if live is not None and title is not None:
             live.title = title
         return await self.info(session_id)
@@ -372,6 +377,7 @@ class Runtime:
 
     async def set_model(self, live: LiveSession, model: str) -> None:
         self.check_running()
+        self.table.use(live)
         live.resolve(model)
         await self.store.update_session(live.session_id, model=model)
         live.model = model

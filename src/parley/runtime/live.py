@@ -31,7 +31,7 @@ from parley.info import SessionInfo
 from parley.messages import Message
 from parley.models.base import ModelAdapter
 from parley.models.registry import ModelRegistry, ResolvedModel
-from parley.runtime.agent import run_turn
+from parley.runtime.agent import fail_unstarted, run_turn
 from parley.runtime.bus import EventBus
 from parley.runtime.shared import run_shared_turn
 from parley.runtime.turn import Turn
@@ -68,8 +68,8 @@ class LiveSession:
         self.shared = shared
         """The store, when other processes use it too: turns then hold the session there."""
         self.stale = False
-        """Set when the history was loaded with a turn open in another worker: the next turn
-        here reloads it, whatever the counts say."""
+        """The in-memory history is not to be trusted: evicted (runtime/table.py), or loaded
+        with a turn open in another worker. The next turn reloads it from the store."""
         self.lease: Lease | None = None
         """The hold on the session in the shared store while a turn runs (runtime/shared.py)."""
         self.tools = tools
@@ -173,10 +173,10 @@ class LiveSession:
             while self._pending:
                 turn = self._running = self._pending.popleft()
                 try:
-                    if self.shared is None:
-                        await run_turn(self, turn)
-                    else:
+                    if self.shared is not None:
                         await run_shared_turn(self, self.shared, turn)
+                    elif not self.stale or await self._reload(turn):
+                        await run_turn(self, turn)
                 except Exception as exc:  # a bug, not a provider failure: never hang waiters
                     log.exception("turn %s of session %s failed", turn.turn_id, self.session_id)
                     if not turn.done.is_set():
@@ -225,6 +225,22 @@ class LiveSession:
             await self.own_adapter.aclose()
 
     # --- helpers for the turn loop (runtime/agent.py) -------------------------------------
+
+    def evict(self) -> None:
+        """Drop the history from memory (the session is idle); the next turn reloads it."""
+        self.history = []
+        self.stale = True
+
+    async def _reload(self, turn: Turn) -> bool:
+        """Load an evicted session's history for `turn`; False when that failed (and the turn
+        was ended with the error)."""
+        try:
+            self.history = await self.store.read_messages(self.session_id)
+        except ParleyError as exc:
+            await fail_unstarted(self, turn, exc)
+            return False
+        self.stale = False
+        return True
 
     async def release_lease(self) -> None:
         """Let other workers run turns of this session again (no-op without a lease)."""
