@@ -1,0 +1,418 @@
+"""parley's numbers, each measured side by side with its reference in one run.
+
+    scripts/bench            # the full run (several minutes); writes bench/RESULTS.md
+    scripts/bench --quick    # smaller sizes, to check that everything runs
+
+Every figure is a ratio against a reference measured in the same run on the same machine,
+because absolute times on a shared 2-core machine are noise. Everything talks to a
+FakeLLMServer on loopback (zero latency, and "realistic": a time to first token and a token
+rate), never to a real provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers
+
+from parley import Client, ClientConfig, ProviderConfig, __version__
+from parley.testing import FakeLLMServer
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+MODEL = "fake-gpt"
+KEY = "sk-bench"
+
+
+@dataclass
+class Sizes:
+    latency_turns: int = 200
+    sessions: int = 1000
+    turns: int = 5
+    memory_counts: tuple[int, ...] = (10_000, 100_000)
+    storage_turns: int = 500
+    resume_turns: int = 1000
+    listed: int = 100_000
+
+
+QUICK = Sizes(
+    latency_turns=40,
+    sessions=100,
+    turns=3,
+    memory_counts=(1_000, 5_000),
+    storage_turns=50,
+    resume_turns=100,
+    listed=5_000,
+)
+
+
+@dataclass
+class Report:
+    sections: list[str] = field(default_factory=list)
+
+    def table(self, title: str, note: str, header: list[str], rows: list[list[str]]) -> None:
+        lines = [f"## {title}", "", note, "", "| " + " | ".join(header) + " |"]
+        lines.append("|" + "---|" * len(header))
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        self.sections.append("\n".join(lines))
+        print("\n" + self.sections[-1], flush=True)
+
+
+def config_for(server: FakeLLMServer) -> ClientConfig:
+    fake = ProviderConfig(type="openai", base_url=server.openai_base_url, api_key=KEY)
+    return ClientConfig(default_model=f"fake:{MODEL}", providers={"fake": fake}, config_files=False)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+# --- 1. added latency per turn -------------------------------------------------------------
+
+
+async def raw_sdk_turns(base_url: str, turns: int) -> list[float]:
+    """The reference: the official SDK, streaming, resending the growing history each turn."""
+    samples: list[float] = []
+    history: list[dict[str, str]] = []
+    async with openai.AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0) as sdk:
+        for t in range(turns):
+            history.append({"role": "user", "content": f"turn {t}: tell me something"})
+            start = time.perf_counter()
+            stream = await sdk.chat.completions.create(
+                model=MODEL,
+                messages=history,
+                stream=True,  # type: ignore[arg-type]
+            )
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+            samples.append(time.perf_counter() - start)
+            history.append({"role": "assistant", "content": text})
+    return samples
+
+
+async def parley_turns(server: FakeLLMServer, turns: int, folder: Path) -> list[float]:
+    samples: list[float] = []
+    store = f"sqlite:///{folder / 'latency.db'}"
+    async with Client(store=store, config=config_for(server)) as client:
+        session = await client.create_session()
+        for t in range(turns):
+            start = time.perf_counter()
+            await session.send_and_wait(f"turn {t}: tell me something")
+            samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def bench_latency(report: Report, sizes: Sizes, folder: Path) -> None:
+    rows = []
+    for name, options in (
+        ("zero latency", {}),
+        (
+            "realistic (50 ms to first token, 500 tokens/s)",
+            {"time_to_first_token": 0.05, "tokens_per_second": 500},
+        ),
+    ):
+        async with FakeLLMServer(**options) as server:  # type: ignore[arg-type]
+            await raw_sdk_turns(server.openai_base_url, 5)  # warm both paths up
+            raw = await raw_sdk_turns(server.openai_base_url, sizes.latency_turns)
+            ours = await parley_turns(server, sizes.latency_turns, folder / name[:4])
+        added50 = (statistics.median(ours) - statistics.median(raw)) * 1000
+        added99 = (percentile(ours, 0.99) - percentile(raw, 0.99)) * 1000
+        rows.append(
+            [
+                name,
+                f"{statistics.median(raw) * 1000:.2f} / {percentile(raw, 0.99) * 1000:.2f}",
+                f"{statistics.median(ours) * 1000:.2f} / {percentile(ours, 0.99) * 1000:.2f}",
+                f"{added50:+.2f} / {added99:+.2f}",
+                f"{statistics.median(ours) / statistics.median(raw):.2f}x",
+                verdict(added50 <= 0.5),
+            ]
+        )
+    report.table(
+        "Added latency per turn",
+        f"`send_and_wait` on a SQLite store vs the official `openai` SDK streaming the same "
+        f"conversation to the same endpoint, {sizes.latency_turns} sequential turns each "
+        "(the history grows the same way on both). Target: ≤ 0.5 ms added at p50.",
+        [
+            "endpoint",
+            "raw SDK p50 / p99 ms",
+            "parley p50 / p99 ms",
+            "added p50 / p99 ms",
+            "ratio p50",
+            "target",
+        ],
+        rows,
+    )
+
+
+# --- 2. throughput ----------------------------------------------------------------------------
+
+
+async def parley_throughput(server: FakeLLMServer, sizes: Sizes, store: str) -> float:
+    async with Client(store=store, config=config_for(server)) as client:
+        sessions = [await client.create_session() for _ in range(sizes.sessions)]
+
+        async def converse(index: int) -> None:
+            for t in range(sizes.turns):
+                await sessions[index].send_and_wait(
+                    f"session {index} turn {t}: tell me something", timeout=None
+                )
+
+        start = time.perf_counter()
+        await asyncio.gather(*(converse(i) for i in range(sizes.sessions)))
+        return time.perf_counter() - start
+
+
+async def bench_throughput(report: Report, sizes: Sizes, folder: Path) -> None:
+    total = sizes.sessions * sizes.turns
+    runs: list[tuple[str, Callable[[FakeLLMServer], Awaitable[float]]]] = [
+        ("parley, SQLite", lambda s: parley_throughput(s, sizes, f"sqlite:///{folder / 'p.db'}")),
+        ("parley, memory", lambda s: parley_throughput(s, sizes, "memory://")),
+        (
+            "OpenAI Agents SDK, Runner + SQLiteSession",
+            lambda s: peers.agents_sdk_throughput(
+                s.openai_base_url, MODEL, sizes.sessions, sizes.turns, folder / "agents"
+            ),
+        ),
+        (
+            "LangGraph, SqliteSaver",
+            lambda s: peers.langgraph_throughput(
+                s.openai_base_url,
+                MODEL,
+                sizes.sessions,
+                sizes.turns,
+                folder / "lg-sqlite",
+                "sqlite",
+            ),
+        ),
+        (
+            "LangGraph, InMemorySaver",
+            lambda s: peers.langgraph_throughput(
+                s.openai_base_url,
+                MODEL,
+                sizes.sessions,
+                sizes.turns,
+                folder / "lg-memory",
+                "memory",
+            ),
+        ),
+    ]
+    rates: dict[str, float] = {}
+    for name, run in runs:
+        (folder / name.split(",")[0].replace(" ", "-")).mkdir(exist_ok=True)
+        for sub in ("agents", "lg-sqlite", "lg-memory"):
+            (folder / sub).mkdir(exist_ok=True)
+        async with FakeLLMServer() as server:
+            try:
+                seconds = await run(server)
+            except Exception as exc:  # a peer that fails is reported, not hidden
+                print(f"{name} failed: {exc!r}", flush=True)
+                rates[name] = float("nan")
+                continue
+        rates[name] = total / seconds
+        gc.collect()
+    best_peer = max(
+        (v for k, v in rates.items() if not k.startswith("parley") and v == v), default=float("nan")
+    )
+    rows = []
+    for name, rate in rates.items():
+        ratio = rate / best_peer if best_peer == best_peer else float("nan")
+        rows.append([name, "failed" if rate != rate else f"{rate:,.0f}", f"{ratio:.2f}x"])
+    ours = rates["parley, SQLite"]
+    rows.append(
+        ["**target**: parley on SQLite ≥ 3x the best peer", "", verdict(ours >= 3 * best_peer)]
+    )
+    report.table(
+        "Throughput",
+        f"{sizes.sessions:,} sessions x {sizes.turns} turns, all sessions at once, each "
+        "session's turns one after another; zero-latency endpoint, same model name. "
+        "Ratios are against the best peer.",
+        ["runtime", "turns/s", "vs best peer"],
+        rows,
+    )
+
+
+# --- 3. memory per session --------------------------------------------------------------------
+
+_MEMORY_CHILD = """
+import asyncio, gc, os, sys, psutil
+from parley import Client
+count, mode, folder = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+async def main():
+    limit = 1 if mode == "evicted" else None
+    async with Client(store=f"sqlite:///{folder}/m-{mode}-{count}.db",
+                      max_live_sessions=limit) as client:
+        warm = await client.create_session()
+        await warm.send_and_wait("warm up")
+        gc.collect()
+        before = psutil.Process().memory_info().rss
+        kept = []
+        for i in range(count):
+            session = await client.create_session()
+            await session.send_and_wait(f"hello from {i}")
+            kept.append(session)
+        gc.collect()
+        after = psutil.Process().memory_info().rss
+        print((after - before) / count)
+asyncio.run(main())
+"""
+
+
+def bench_memory(report: Report, sizes: Sizes, folder: Path) -> None:
+    rows = []
+    for count in sizes.memory_counts:
+        per: dict[str, float] = {}
+        for mode in ("hot", "evicted"):
+            done = subprocess.run(
+                [sys.executable, "-c", _MEMORY_CHILD, str(count), mode, str(folder)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            per[mode] = float(done.stdout.strip())
+        rows.append(
+            [
+                f"{count:,}",
+                f"{per['hot'] / 1024:.1f} KB",
+                verdict(per["hot"] <= 50 * 1024),
+                f"{per['evicted'] / 1024:.2f} KB",
+                verdict(per["evicted"] <= 2 * 1024),
+            ]
+        )
+    report.table(
+        "Memory per session",
+        "RSS growth per session in a fresh process, each session created and sent one turn "
+        "(echo model, SQLite store), every `Session` object kept. *Evicted*: the same with "
+        "`max_live_sessions=1`, so all but one are evicted while their handles live on. "
+        "Targets: ≤ 50 KB hot, ≤ 2 KB evicted.",
+        ["sessions", "hot", "target", "evicted", "target"],
+        rows,
+    )
+
+
+# --- 4. storage -------------------------------------------------------------------------------
+
+
+def files_size(folder: Path, pattern: str) -> int:
+    return sum(p.stat().st_size for p in folder.glob(pattern) if p.is_file())
+
+
+async def bench_storage(report: Report, sizes: Sizes, folder: Path) -> None:
+    path = folder / "storage.db"
+    async with FakeLLMServer() as server:
+        async with Client(store=f"sqlite:///{path}", config=config_for(server)) as client:
+            session = await client.create_session()
+            for t in range(sizes.storage_turns):
+                await session.send_and_wait(f"session 0 turn {t}: tell me something")
+            raw = sum(len(m.text.encode()) for m in await session.messages())
+        ours = files_size(folder, "storage.db*")
+        theirs = await peers.langgraph_storage_bytes(
+            server.openai_base_url, MODEL, sizes.storage_turns, folder / "lg-storage"
+        )
+    report.table(
+        "Storage",
+        f"Bytes on disk for one {sizes.storage_turns}-turn conversation (the SQLite files, WAL "
+        "checkpointed at close), against the raw text of its messages. Target: parley ≤ 1.5x "
+        "the raw text.",
+        ["", "bytes", "x raw text", "target"],
+        [
+            ["raw text (UTF-8)", f"{raw:,}", "1.00x", ""],
+            ["parley, SQLite", f"{ours:,}", f"{ours / raw:.2f}x", verdict(ours <= 1.5 * raw)],
+            ["LangGraph, SqliteSaver", f"{theirs:,}", f"{theirs / raw:.2f}x", ""],
+        ],
+    )
+
+
+# --- 5. resume and list -----------------------------------------------------------------------
+
+
+async def bench_resume_and_list(report: Report, sizes: Sizes, folder: Path) -> None:
+    url = f"sqlite:///{folder / 'resume.db'}"
+    async with Client(store=url, max_live_sessions=10) as client:
+        long = await client.create_session(session_id="long")
+        for t in range(sizes.resume_turns):
+            await long.send_and_wait(f"turn {t}")
+        for i in range(sizes.listed - 1):  # each evicted (and freed) as the next one comes
+            await client.create_session(session_id=f"s{i:06d}", metadata={"owner": f"u{i % 97}"})
+    resumes, lists = [], []
+    async with Client(store=url) as client:
+        for _ in range(20):
+            start = time.perf_counter()
+            session = await client.resume_session("long")
+            resumes.append(time.perf_counter() - start)
+            await session.close()
+            start = time.perf_counter()
+            await client.list_sessions(limit=50)
+            lists.append(time.perf_counter() - start)
+    resume_ms, list_ms = statistics.median(resumes) * 1000, statistics.median(lists) * 1000
+    report.table(
+        "Resume and list",
+        f"A fresh client on SQLite: `resume_session` of a {sizes.resume_turns}-turn session "
+        f"(its whole history loaded), and `list_sessions(limit=50)` among {sizes.listed:,} "
+        "sessions; medians of 20. Targets: < 10 ms and < 5 ms.",
+        ["operation", "p50 ms", "target"],
+        [
+            [
+                f"resume a {sizes.resume_turns}-turn session",
+                f"{resume_ms:.2f}",
+                verdict(resume_ms < 10),
+            ],
+            [f"list 50 of {sizes.listed:,}", f"{list_ms:.2f}", verdict(list_ms < 5)],
+        ],
+    )
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    return [
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        f"- Python {platform.python_version()}, parley {__version__}, openai {openai.__version__}",
+        "- peers: " + ", ".join(f"{k} {v}" for k, v in peers.versions().items()),
+    ]
+
+
+async def main(quick: bool) -> None:
+    sizes = QUICK if quick else Sizes()
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
+        folder = Path(tmp)
+        await bench_latency(report, sizes, folder)
+        await bench_throughput(report, sizes, folder)
+        bench_memory(report, sizes, folder)
+        await bench_storage(report, sizes, folder)
+        await bench_resume_and_list(report, sizes, folder)
+    head = ["# parley benchmarks", "", *machine(), ""]
+    if quick:
+        head.append("*A `--quick` run: small sizes, not the published figures.*\n")
+    RESULTS.write_text("\n".join(head) + "\n" + "\n\n".join(report.sections) + "\n")
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a check that it runs")
+    args: Any = parser.parse_args()
+    asyncio.run(main(args.quick))
