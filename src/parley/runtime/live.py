@@ -46,6 +46,43 @@ log = logging.getLogger("parley")
 class LiveSession:
     """The runtime's state for one session that is open in this process."""
 
+    # Slotted: a client may hold many thousands of these, evicted ones included (weakly
+    # referenced by the session table, hence __weakref__).
+    __slots__ = (
+        "__weakref__",
+        "_client_bus",
+        "_closed_reason",
+        "_deleted",
+        "_last_event_id",
+        "_pending",
+        "_registry",
+        "_running",
+        "_worker",
+        "bus",
+        "created_at",
+        "history",
+        "last_activity",
+        "lease",
+        "max_history_messages",
+        "max_history_tokens",
+        "max_prompt_chars",
+        "max_tool_rounds",
+        "model",
+        "on_busy",
+        "on_permission_request",
+        "own_adapter",
+        "own_config",
+        "retry",
+        "session_id",
+        "shared",
+        "stale",
+        "store",
+        "system_message",
+        "title",
+        "tools",
+        "tools_running",
+    )
+
     def __init__(
         self,
         info: SessionInfo,
@@ -94,7 +131,7 @@ class LiveSession:
         self.store = store
         self._registry = registry
         self._client_bus = client_bus
-        self._pending: deque[Turn] = deque()
+        self._pending: deque[Turn] | None = None  # made on the first send: most sessions idle
         self._running: Turn | None = None
         self._worker: asyncio.Task[None] | None = None
         self._last_event_id: str | None = None
@@ -162,6 +199,8 @@ class LiveSession:
         turn = Turn(prompt=prompt, events=asyncio.Queue() if listen else None, tools=tools)
         if admit and self.shared is not None and self.on_busy == "reject":
             turn.admitted = asyncio.Event()
+        if self._pending is None:
+            self._pending = deque()
         self._pending.append(turn)
         self.last_activity = time.monotonic()
         if self._worker is None:
@@ -185,10 +224,13 @@ class LiveSession:
                     self._running = None
         finally:
             self._worker = None
+            self._pending = None  # drained: an idle session keeps no queue
 
     def cancel_pending(self, turn: Turn, error: ParleyError) -> bool:
         """Take a turn that has not started out of the queue; False if it already started."""
         try:
+            if self._pending is None:
+                return False
             self._pending.remove(turn)
         except ValueError:
             return False
