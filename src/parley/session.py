@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator
 from types import TracebackType
@@ -106,37 +107,32 @@ class Session:
         self._runtime.check_running()
         if timeout is not None and timeout <= 0:
             raise ConfigError(f"timeout must be > 0 seconds, or None; got {timeout!r}")
-        turn = self._enqueue(message, listen=True)
-        try:
-            await self._wait(turn, timeout)
-        finally:
-            turn.events = None
+        turn = self._enqueue(message, listen=False)  # it waits for the end, not for each event
+        await self._wait(turn, timeout)
         if turn.error is not None:
             raise turn.error
         assert turn.result is not None  # set on every path that does not set error
         return turn.result
 
     async def _wait(self, turn: Turn, quiet_limit: float | None) -> None:
-        assert turn.events is not None
-        while not turn.done.is_set():
-            if quiet_limit is None:
-                item = await turn.events.get()
-            else:
-                quiet = time.monotonic() - self._live.last_activity
-                try:
-                    item = await asyncio.wait_for(
-                        turn.events.get(), max(quiet_limit - quiet, 0.001)
-                    )
-                except TimeoutError:
-                    if self._live.tools_running:
-                        continue  # tools are working (each has its own timeout)
-                    if time.monotonic() - self._live.last_activity < quiet_limit:
-                        continue  # the session is busy with an earlier turn: keep waiting
+        """Wait for the turn to end, giving up after `quiet_limit` seconds without activity.
+
+        One timer per quiet window, not one per event: a streamed reply costs nothing here.
+        """
+        done = turn.done
+        if quiet_limit is None:
+            await done.wait()
+            return
+        while not done.is_set():
+            left = quiet_limit - (time.monotonic() - self._live.last_activity)
+            if left <= 0:
+                if not self._live.tools_running:
                     await self._give_up(turn, quiet_limit)
                     return
-            if item is None:
-                return
-        # done was set: the events still queued are of no interest to send_and_wait
+                left = min(quiet_limit, 0.5)  # tools are working (each has its own timeout)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):  # activity meanwhile moves the deadline on
+                    await done.wait()
 
     async def _give_up(self, turn: Turn, quiet_limit: float) -> None:
         quiet = f"session {self.session_id!r} emitted no event for {quiet_limit:g}s"
