@@ -76,6 +76,26 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        # Messages in a rowid table: a row of up to about 4 KB stays in its page. In the
+        # WITHOUT ROWID table a row over about 1 KB (a typical reply) spilled into an overflow
+        # page of its own, so storage came to 4x the text (bench/RESULTS.md).
+        "0002_messages_in_a_rowid_table",
+        """
+        CREATE TABLE messages_v2 (
+            session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+            seq        INTEGER NOT NULL,
+            message_id TEXT NOT NULL,
+            role       TEXT NOT NULL,
+            body       TEXT NOT NULL
+        );
+        INSERT INTO messages_v2 (session_id, seq, message_id, role, body)
+            SELECT session_id, seq, message_id, role, body FROM messages ORDER BY session_id, seq;
+        DROP TABLE messages;
+        ALTER TABLE messages_v2 RENAME TO messages;
+        CREATE UNIQUE INDEX messages_by_session ON messages (session_id, seq);
+        """,
+    ),
 )
 
 _SESSION_COLUMNS = (
