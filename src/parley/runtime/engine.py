@@ -30,7 +30,7 @@ from parley.models.base import ModelAdapter
 from parley.models.providers import build_adapter
 from parley.models.registry import ModelRegistry
 from parley.runtime.bus import EventBus
-from parley.runtime.history import repair
+from parley.runtime.history import mend, repair
 from parley.runtime.live import LiveSession
 from parley.runtime.table import SessionTable
 from parley.runtime.transfer import export_session, import_session
@@ -295,10 +295,7 @@ class Runtime:
         try:
             if lease is not None:  # read again, now that nobody can append
                 history = await self.store.read_messages(session_id)
-            mended = repair(history, model)
-            if mended:
-                await self.store.append_messages(session_id, mended)
-                history.extend(mended)
+            await mend(self.store, session_id, history, model)
             return history, True
         finally:
             if shared is not None and lease is not None:
@@ -349,7 +346,7 @@ class Runtime:
     async def messages(self, live: LiveSession) -> list[Message]:
         self.table.use(live)
         if not live.closed and not live.stale and self.shared is None:
-            return list(live.history)  # evicted, or shared with other processes: the store
+            return list(live.history)  # else evicted, or shared with other processes: the store
         self.check_running()
         return await self.store.read_messages(live.session_id)
 

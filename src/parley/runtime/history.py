@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_id, utcnow
+from parley.stores.base import Store
 
 __all__ = [
     "CRASH_NOTE",
     "UNSTORED_NOTE",
     "derive_title",
     "estimate_tokens",
+    "mend",
     "model_view",
     "open_calls",
     "repair",
@@ -78,6 +80,16 @@ def repair(history: Sequence[Message], model: str, note: str = CRASH_NOTE) -> li
             )
         ]
     return []
+
+
+async def mend(
+    store: Store, session_id: str, history: list[Message], model: str, note: str = CRASH_NOTE
+) -> None:
+    """Close what `history` left open (see `repair`): in the store, then in `history`."""
+    mended = repair(history, model, note)
+    if mended:
+        await store.append_messages(session_id, mended)
+        history.extend(mended)
 
 
 def estimate_tokens(message: Message) -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from parley.errors import ParleyError, SessionBusyError, TurnAbortedError
 from parley.runtime.agent import fail_unstarted, run_turn
-from parley.runtime.history import CRASH_NOTE, repair
+from parley.runtime.history import mend
 from parley.runtime.turn import Turn
 from parley.stores.base import Lease, SharedStore
 
@@ -96,9 +96,6 @@ async def catch_up(live: LiveSession, store: SharedStore, lease: Lease) -> None:
     if lease.message_count == len(live.history) and not live.stale:
         return
     history = await store.read_messages(live.session_id)
-    mended = repair(history, live.model, CRASH_NOTE)  # a worker died in the middle of a turn
-    if mended:
-        await store.append_messages(live.session_id, mended)
-        history.extend(mended)
+    await mend(store, live.session_id, history, live.model)  # a worker died mid-turn
     live.history[:] = history
     live.stale = False
