@@ -429,16 +429,28 @@ def machine() -> list[str]:
     ]
 
 
-async def main(quick: bool) -> None:
+SECTIONS = ("latency", "throughput", "memory", "storage", "resume")
+
+
+async def main(quick: bool, only: str | None) -> None:
     sizes = QUICK if quick else Sizes()
     report = Report()
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
         folder = Path(tmp)
-        await bench_latency(report, sizes, folder)
-        await bench_throughput(report, sizes, folder)
-        bench_memory(report, sizes, folder)
-        await bench_storage(report, sizes, folder)
-        await bench_resume_and_list(report, sizes, folder)
+        wanted = SECTIONS if only is None else (only,)
+        if "latency" in wanted:
+            await bench_latency(report, sizes, folder)
+        if "throughput" in wanted:
+            await bench_throughput(report, sizes, folder)
+        if "memory" in wanted:
+            bench_memory(report, sizes, folder)
+        if "storage" in wanted:
+            await bench_storage(report, sizes, folder)
+        if "resume" in wanted:
+            await bench_resume_and_list(report, sizes, folder)
+    if only is not None:
+        print("\n(one section: bench/RESULTS.md is left as it was)")
+        return
     head = ["# parley benchmarks", "", *machine(), ""]
     if quick:
         head.append("*A `--quick` run: small sizes, not the published figures.*\n")
@@ -449,5 +461,8 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a check that it runs")
+    parser.add_argument(
+        "--only", choices=SECTIONS, help="run one section and print it (RESULTS.md untouched)"
+    )
     args: Any = parser.parse_args()
-    asyncio.run(main(args.quick))
+    asyncio.run(main(args.quick, args.only))

@@ -17,9 +17,12 @@ from parley.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    message_from_fields,
     message_from_json,
     message_to_json,
     new_id,
+    text_part_from_fields,
+    usage_from_fields,
     utcnow,
 )
 
@@ -213,3 +216,24 @@ def test_usage_sum_over_many() -> None:
 def test_usage_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Usage().cost = 1.0  # type: ignore[misc]
+
+
+def test_the_store_builders_make_what_the_constructors_make() -> None:
+    at = datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    usage = usage_from_fields(1, 2, 3, None)
+    assert usage == Usage(input_tokens=1, output_tokens=2, cached_tokens=3, cost=None)
+    part = text_part_from_fields("hi")
+    assert part == TextPart(text="hi")
+    built = message_from_fields("m", "assistant", (part,), at, "echo", usage, True, "why")
+    assert built == Message(
+        id="m",
+        role="assistant",
+        parts=(TextPart(text="hi"),),
+        created_at=at,
+        model="echo",
+        usage=usage,
+        interrupted=True,
+        error="why",
+    )
+    with pytest.raises(AttributeError):  # still frozen
+        built.model = "other"  # type: ignore[misc]

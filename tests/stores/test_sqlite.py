@@ -13,7 +13,7 @@ import pytest
 
 from parley.errors import ConfigError, StoreError
 from parley.info import SessionInfo
-from parley.messages import Message, TextPart, ToolCallPart, Usage, message_to_json
+from parley.messages import Message, TextPart, ToolCallPart, Usage
 from parley.stores import MemoryStore, SQLiteStore, store_from_url
 from parley.stores.postgres import PostgresStore
 from parley.stores.sqlite import MIGRATIONS
@@ -298,40 +298,3 @@ async def test_a_path_that_cannot_be_a_database_is_a_store_error(tmp_path: Path)
     garbage.write_bytes(b"this is not an SQLite database" * 100)
     with pytest.raises(StoreError, match=r"garbage\.db"):
         await SQLiteStore(garbage).open()
-
-
-async def test_a_version_1_file_is_migrated_with_its_history(tmp_path: Path) -> None:
-    path = tmp_path / "v1.db"
-    conn = sqlite3.connect(path)
-    for statement in MIGRATIONS[0][1].split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 1")
-    conn.execute(
-        "INSERT INTO sessions (session_id, model, created_at, updated_at, message_count) "
-        "VALUES ('old', 'echo', 0, 0, 2)"
-    )
-    first, second = Message.user("kept"), Message.user("and this")
-    for seq, message in enumerate((first, second)):
-        conn.execute(
-            "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
-            ("old", seq, message.id, message.role, message_to_json(message)),
-        )
-    conn.commit()
-    conn.close()
-
-    store = SQLiteStore(path)
-    await store.open()
-    try:
-        assert await store.read_messages("old") == [first, second]
-        third = Message.user("new")
-        await store.append_messages("old", [third])
-        assert await store.read_messages("old") == [first, second, third]
-    finally:
-        await store.close()
-    assert pragma(path, "user_version") == len(MIGRATIONS)
-    with sqlite3.connect(path) as check:
-        indexes = {row[1] for row in check.execute("PRAGMA index_list(messages)")}
-        assert "messages_by_session" in indexes
-        with pytest.raises(sqlite3.IntegrityError):  # (session_id, seq) is still unique
-            check.execute("INSERT INTO messages VALUES ('old', 0, 'x', 'user', '{}')")

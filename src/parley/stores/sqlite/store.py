@@ -20,7 +20,7 @@ from typing import IO, Any, TypeVar
 
 from parley.errors import SessionExistsError, SessionNotFoundError, StoreError
 from parley.info import SessionInfo, SessionPage
-from parley.messages import Message, Usage, message_from_json, message_to_json, utcnow
+from parley.messages import Message, Usage, utcnow
 from parley.stores.base import (
     SessionQuery,
     encode_cursor,
@@ -31,72 +31,17 @@ from parley.stores.base import (
     to_micros,
     total_usage,
 )
+from parley.stores.sqlite.schema import (
+    MESSAGE_COLUMNS,
+    message_from_row,
+    message_key,
+    message_to_row,
+    migrate,
+)
 
-__all__ = ["MIGRATIONS", "SQLiteStore"]
+__all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-
-# Numbered, append-only: a released migration is never edited; changes come as a new entry.
-# PRAGMA user_version records how many have been applied.
-MIGRATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "0001_initial",
-        """
-        CREATE TABLE sessions (
-            session_id     TEXT PRIMARY KEY,
-            model          TEXT NOT NULL,
-            title          TEXT,
-            system_message TEXT,
-            metadata       TEXT NOT NULL DEFAULT '{}',
-            created_at     INTEGER NOT NULL,
-            updated_at     INTEGER NOT NULL,
-            message_count  INTEGER NOT NULL DEFAULT 0,
-            input_tokens   INTEGER NOT NULL DEFAULT 0,
-            output_tokens  INTEGER NOT NULL DEFAULT 0,
-            cached_tokens  INTEGER NOT NULL DEFAULT 0,
-            cost           REAL,
-            settings       TEXT NOT NULL DEFAULT '{}'
-        );
-        CREATE INDEX sessions_by_updated ON sessions (updated_at DESC, session_id DESC);
-        CREATE INDEX sessions_by_model ON sessions (model, updated_at DESC, session_id DESC);
-        CREATE TABLE session_tags (
-            session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
-            key        TEXT NOT NULL,
-            value      TEXT NOT NULL,
-            PRIMARY KEY (session_id, key)
-        ) WITHOUT ROWID;
-        CREATE INDEX session_tags_by_key ON session_tags (key, value);
-        CREATE TABLE messages (
-            session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
-            seq        INTEGER NOT NULL,
-            message_id TEXT NOT NULL,
-            role       TEXT NOT NULL,
-            body       TEXT NOT NULL,
-            PRIMARY KEY (session_id, seq)
-        ) WITHOUT ROWID;
-        """,
-    ),
-    (
-        # Messages in a rowid table: a row of up to about 4 KB stays in its page. In the
-        # WITHOUT ROWID table a row over about 1 KB (a typical reply) spilled into an overflow
-        # page of its own, so storage came to 4x the text (bench/RESULTS.md).
-        "0002_messages_in_a_rowid_table",
-        """
-        CREATE TABLE messages_v2 (
-            session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
-            seq        INTEGER NOT NULL,
-            message_id TEXT NOT NULL,
-            role       TEXT NOT NULL,
-            body       TEXT NOT NULL
-        );
-        INSERT INTO messages_v2 (session_id, seq, message_id, role, body)
-            SELECT session_id, seq, message_id, role, body FROM messages ORDER BY session_id, seq;
-        DROP TABLE messages;
-        ALTER TABLE messages_v2 RENAME TO messages;
-        CREATE UNIQUE INDEX messages_by_session ON messages (session_id, seq);
-        """,
-    ),
-)
 
 _SESSION_COLUMNS = (
     "session_id, model, title, system_message, metadata, created_at, updated_at, "
@@ -192,36 +137,20 @@ class SQLiteStore:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
+            # Takes effect only on a new file (before its first table). A typical reply is a
+            # row of 1-2 KB; rows never split across pages, so 4 KB pages were a third empty
+            # and 8 KB pages are about a tenth (bench/RESULTS.md, storage).
+            conn.execute("PRAGMA page_size = 8192")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreError(f"could not put {str(self.path)!r} in WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            self._migrate(conn)
+            migrate(conn, self.path)
         except BaseException:
             conn.close()
             raise
         return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise StoreError(
-                    f"{str(self.path)!r} has schema version {version}, newer than this parley "
-                    f"knows ({len(MIGRATIONS)}); upgrade parley to open it"
-                )
-            for number, (_name, script) in enumerate(MIGRATIONS, start=1):
-                if number > version:
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -254,10 +183,15 @@ class SQLiteStore:
     async def create_session(self, info: SessionInfo) -> None:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
+            # the session's number keys its messages (schema.py); a deleted session's
+            # messages went with it, so reusing the highest number is harmless
+            (number,) = conn.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM sessions").fetchone()
             try:
                 conn.execute(
-                    f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO sessions (number, {_SESSION_COLUMNS}) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
+                        number,
                         info.session_id,
                         info.model,
                         info.title,
@@ -353,10 +287,16 @@ class SQLiteStore:
     async def delete_session(self, session_id: str) -> None:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
-            cursor = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-            if cursor.rowcount == 0:
+            row = conn.execute(
+                "DELETE FROM sessions WHERE session_id = ? RETURNING number", (session_id,)
+            ).fetchone()
+            if row is None:
                 conn.execute("ROLLBACK")
                 raise SessionNotFoundError(session_id)
+            conn.execute(
+                "DELETE FROM messages WHERE key >= ? AND key < ?",
+                (message_key(row[0], 0), message_key(row[0] + 1, 0)),
+            )
             conn.execute("COMMIT")
 
         await self._run(write)
@@ -364,22 +304,22 @@ class SQLiteStore:
     # --- history ----------------------------------------------------------------------------
 
     async def append_messages(self, session_id: str, messages: Sequence[Message]) -> None:
-        rows = [(m.id, m.role, message_to_json(m)) for m in messages]
+        rows = [message_to_row(m) for m in messages]
         usage = total_usage(messages)
         now = to_micros(utcnow())
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             row = conn.execute(
-                "SELECT message_count FROM sessions WHERE session_id = ?", (session_id,)
+                "SELECT number, message_count FROM sessions WHERE session_id = ?", (session_id,)
             ).fetchone()
             if row is None:
                 conn.execute("ROLLBACK")
                 raise SessionNotFoundError(session_id)
-            start = row[0]
+            first = message_key(row[0], row[1])
             conn.executemany(
-                "INSERT INTO messages (session_id, seq, message_id, role, body) VALUES (?,?,?,?,?)",
-                [(session_id, start + i, *r) for i, r in enumerate(rows)],
+                f"INSERT INTO messages (key, {MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(first + i, *r) for i, r in enumerate(rows)],
             )
             conn.execute(
                 "UPDATE sessions SET message_count = message_count + ?, updated_at = ?, "
@@ -404,22 +344,21 @@ class SQLiteStore:
         await self._run(write)
 
     async def read_messages(self, session_id: str) -> list[Message]:
-        def read(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-            conn.execute("BEGIN")  # one snapshot: the existence check and the rows agree
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            conn.execute("BEGIN")  # one snapshot: the session's number and its rows agree
             try:
-                if (
-                    conn.execute(
-                        "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
-                    ).fetchone()
-                    is None
-                ):
+                row = conn.execute(
+                    "SELECT number FROM sessions WHERE session_id = ?", (session_id,)
+                ).fetchone()
+                if row is None:
                     raise SessionNotFoundError(session_id)
                 return conn.execute(
-                    "SELECT message_id, role, body FROM messages WHERE session_id = ? ORDER BY seq",
-                    (session_id,),
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE key >= ? AND key < ? "
+                    "ORDER BY key",
+                    (message_key(row[0], 0), message_key(row[0] + 1, 0)),
                 ).fetchall()
             finally:
                 conn.execute("COMMIT")
 
         rows = await self._run(read)
-        return [message_from_json(*row) for row in rows]
+        return [message_from_row(row) for row in rows]
