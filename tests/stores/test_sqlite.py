@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ import pytest
 from parley.errors import ConfigError, StoreError
 from parley.info import SessionInfo
 from parley.messages import Message, TextPart, ToolCallPart, Usage
-from parley.stores import MemoryStore, SQLiteStore, store_from_url
+from parley.stores import MemoryStore, SessionQuery, SQLiteStore, store_from_url
 from parley.stores.postgres import PostgresStore
 from parley.stores.sqlite import MIGRATIONS
 
@@ -298,3 +300,54 @@ async def test_a_path_that_cannot_be_a_database_is_a_store_error(tmp_path: Path)
     garbage.write_bytes(b"this is not an SQLite database" * 100)
     with pytest.raises(StoreError, match=r"garbage\.db"):
         await SQLiteStore(garbage).open()
+
+
+# --- threads and checkpoints ----------------------------------------------------------------
+
+
+async def test_writes_run_on_the_loop_thread_and_long_reads_on_the_worker(
+    store: SQLiteStore,
+) -> None:
+    assert store._conn is not None
+    assert store._reader is not None
+    threads: dict[str, set[int]] = {"writer": set(), "reader": set()}
+    store._conn.set_trace_callback(lambda _: threads["writer"].add(threading.get_ident()))
+    store._reader.set_trace_callback(lambda _: threads["reader"].add(threading.get_ident()))
+    await store.create_session(make_info("s"))
+    await store.append_messages("s", [Message.user("hi")])
+    await store.get_session("s")
+    assert [m.text for m in await store.read_messages("s")] == ["hi"]
+    await store.list_sessions(SessionQuery())
+    assert threads["writer"] == {threading.get_ident()}
+    assert len(threads["reader"]) == 1
+    assert threads["reader"] != threads["writer"]
+
+
+def wal_restarts(store: SQLiteStore) -> int:
+    """The WAL header's checkpoint sequence number: it grows each time the WAL starts again
+    from its beginning (read from the file, so that looking changes nothing)."""
+    header = store.path.with_name(store.path.name + "-wal").read_bytes()[:16]
+    return int.from_bytes(header[12:16], "big")
+
+
+async def test_after_a_quiet_moment_the_wal_starts_again(store: SQLiteStore) -> None:
+    await store.create_session(make_info("s"))
+    for i in range(300):
+        await store.append_messages("s", [Message.user(f"{i} " + "x" * 1000)])
+    before = wal_restarts(store)
+    await asyncio.sleep(1.3)  # the quiet checkpoint runs on the worker thread
+    await store.read_messages("s")  # which is first-in first-out: it has finished
+    await store.append_messages("s", [Message.user("after")])
+    assert wal_restarts(store) == before + 1
+    assert len(await store.read_messages("s")) == 301
+
+
+async def test_the_wal_stays_bounded_under_writes_without_a_pause(store: SQLiteStore) -> None:
+    await store.create_session(make_info("s"))
+    writes = 5000
+    for i in range(writes):
+        await store.append_messages("s", [Message.user(f"{i} " + "x" * 1000)])
+    wal = store.path.with_name(store.path.name + "-wal").stat().st_size
+    # each write adds two pages or more: without checkpoints the WAL would be over 80 MB
+    assert wal <= (4096 + 64) * (8192 + 24), wal
+    assert len(await store.read_messages("s")) == writes

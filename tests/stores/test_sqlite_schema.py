@@ -164,7 +164,7 @@ async def test_a_history_is_read_by_one_range_of_the_table_itself(tmp_path: Path
     await store.open()
     try:
         await store.create_session(info("s"))
-        conn = store._conn
+        conn = store._reader  # long reads run on the worker thread's connection
         assert conn is not None
         statements: list[str] = []
         conn.set_trace_callback(statements.append)

@@ -378,3 +378,18 @@ def test_without_aiohttp_the_error_says_what_to_install(
     assert result.returncode != 0
     assert "ConfigError" in result.stderr
     assert "pip install 'parley[testing]'" in result.stderr
+
+
+async def test_record_false_answers_as_usual_and_keeps_no_requests() -> None:
+    async with FakeLLMServer(record=False) as server:
+        oai = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key=OPENAI_KEY)
+        async with oai:
+            completion = await oai.chat.completions.create(
+                model="fake-gpt", messages=[{"role": "user", "content": "hi"}]
+            )
+            with pytest.raises(openai.NotFoundError):  # refusals are still answered
+                await oai.chat.completions.create(
+                    model="no-such-model", messages=[{"role": "user", "content": "hi"}]
+                )
+    assert (completion.choices[0].message.content or "").startswith("Fake reply to")
+    assert server.requests == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -84,18 +85,60 @@ async def run_turn(live: LiveSession, turn: Turn) -> None:
     user = Message.user(turn.prompt, id=turn.message_id)
     # A previous turn whose reply could not be stored left its user message (or tool calls)
     # unanswered: close that in the same write as this message.
-    rows = [*repair(live.history, live.model, UNSTORED_NOTE), user]
+    turn.unstored = (*repair(live.history, live.model, UNSTORED_NOTE), user)
+    # The write runs while the model call starts, so its round trip to the store overlaps the
+    # request instead of delaying it. Nothing of the reply is emitted or stored before the
+    # write has succeeded (`_opened`), and if it fails nothing of the turn is.
+    turn.opening = asyncio.ensure_future(_open(live, turn.unstored, turn.prompt))
+    turn.opening.add_done_callback(_retrieve)
     try:
-        await live.store.append_messages(live.session_id, rows)
-    except ParleyError as exc:  # nothing of this turn was stored: report and move on
-        await fail_unstarted(live, turn, exc)
-        return
-    live.history.extend(rows)
+        await _answer(live, turn)
+    except _Unstored as exc:
+        await fail_unstarted(live, turn, exc.error)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """An opening write whose turn was cancelled while it ran must not log as unretrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
+async def _open(live: LiveSession, rows: tuple[Message, ...], prompt: str) -> None:
+    await live.store.append_messages(live.session_id, rows)
     if live.title is None:  # the first turn names the session, unless it was named
-        await live.set_title(derive_title(turn.prompt))
-    live.emit(UserMessageEvent, UserMessageData(message_id=user.id, content=turn.prompt), turn)
+        await live.set_title(derive_title(prompt))
+
+
+class _Unstored(Exception):
+    """The turn's user message could not be stored, so nothing of the turn may be."""
+
+    def __init__(self, error: ParleyError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _opened(live: LiveSession, turn: Turn) -> None:
+    """Wait for the opening write; once it has succeeded, emit the user's message (once)."""
+    opening = turn.opening
+    if opening is None:
+        return
+    try:
+        await asyncio.shield(opening)  # an abort cancels the model call, never the write
+    except ParleyError as exc:
+        turn.opening = None
+        raise _Unstored(exc) from exc
+    if turn.opening is None:
+        return
+    turn.opening = None
+    live.history.extend(turn.unstored)
+    turn.unstored = ()
+    live.emit(
+        UserMessageEvent, UserMessageData(message_id=turn.message_id, content=turn.prompt), turn
+    )
     live.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
 
+
+async def _answer(live: LiveSession, turn: Turn) -> None:
     tools = turn.offered = offered_tools(live, turn)  # fixed for the whole turn
     error: ParleyError | None = None
     reply: Message | None = None
@@ -171,12 +214,15 @@ async def _model_call(
         except asyncio.CancelledError:
             if not turn.aborted:
                 raise
+        except _Unstored:
+            raise
         except ParleyError as exc:
             error = exc
         except Exception as exc:  # an adapter broke its contract; keep the session usable
             error = ProviderResponseError(f"the model adapter failed: {exc!r}")
         finally:
             turn.stream_task = None
+    await _opened(live, turn)  # when the call ended (or was aborted) before any output
     turn.committing = True  # an abort from here on would misreport a finished reply
     interrupted = turn.aborted or error is not None
     text = "".join(call.chunks)
@@ -218,7 +264,11 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
     resolved = live.resolve(model)
     request = ModelRequest(
         model=resolved.name,
-        messages=model_view(live.history, live.max_history_messages, live.max_history_tokens),
+        messages=model_view(
+            itertools.chain(live.history, turn.unstored),
+            live.max_history_messages,
+            live.max_history_tokens,
+        ),
         system=live.system_message,
         session_id=live.session_id,
         tools=[
@@ -235,6 +285,8 @@ async def _consume(
     live: LiveSession, turn: Turn, items: AsyncIterator[StreamEvent], call: _Call
 ) -> None:
     async for item in items:
+        if turn.opening is not None:
+            await _opened(live, turn)
         if isinstance(item, StreamTextDelta):
             if not item.text:
                 continue

@@ -9,7 +9,7 @@ closed the same way by the next turn's first write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_id, utcnow
 from parley.stores.base import Store
@@ -106,7 +106,7 @@ def estimate_tokens(message: Message) -> int:
 
 
 def model_view(
-    history: Sequence[Message],
+    history: Iterable[Message],
     max_messages: int | None = None,
     max_tokens: int | None = None,
 ) -> list[Message]:

@@ -30,6 +30,12 @@ class Turn:
     """The tools this turn offers, by name, fixed when it starts."""
     stream_task: asyncio.Future[Any] | None = None
     """The work an abort cancels: the model call, or the tool calls, under way."""
+    opening: asyncio.Future[None] | None = None
+    """The write of the turn's user message (and a first title), under way while the model
+    call starts; None once it has succeeded and the user's message has been emitted."""
+    unstored: tuple[Message, ...] = ()
+    """The messages that write stores: sent to the model with the history, added to it once
+    they are stored."""
     committing: bool = False
     """Set once the model has finished: from then on the reply is being stored as it is."""
     done: asyncio.Event = field(default_factory=asyncio.Event)

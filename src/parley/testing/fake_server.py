@@ -86,6 +86,7 @@ class FakeLLMServer:
     `time_to_first_token` is waited before the first token, `1 / tokens_per_second` between
     tokens; a reply that is not streamed waits the same total. `api_key`, if given, is the only
     key accepted; without it any key is, but a request without one still gets 401.
+    `record=False` keeps `requests` empty, for long benchmark runs.
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class FakeLLMServer:
         tokens_per_second: float | None = None,
         api_key: str | None = None,
         models: Sequence[str] = ("fake-gpt", "fake-claude"),
+        record: bool = True,
     ) -> None:
         if _aiohttp_missing is not None:
             raise ConfigError(
@@ -110,6 +112,7 @@ class FakeLLMServer:
         self.tokens_per_second = tokens_per_second
         self.api_key = api_key
         self.models: tuple[str, ...] = tuple(models)
+        self.record = record
         self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptItem] = deque()
         self._runner: web.AppRunner | None = None
@@ -439,5 +442,7 @@ class FakeLLMServer:
         return web.json_response(data, status=status, headers=headers)
 
     def _record(self, request: web.Request, wire: Wire, body: dict[str, Any], status: int) -> None:
+        if not self.record:
+            return
         headers = {name.lower(): value for name, value in request.headers.items()}
         self.requests.append(RecordedRequest(wire.api, request.path, headers, body, status))

@@ -1,15 +1,21 @@
 """`sqlite:///path.db`: the embedded default, one file in WAL mode.
 
-All SQL runs on one dedicated thread that owns the connection, so the event loop never blocks
-on disk and statements never race. Writes are short `BEGIN IMMEDIATE` transactions; a turn
-appends only its new message rows. With WAL and ``synchronous=NORMAL`` a committed write
-survives the process being killed (only an OS crash or power loss can take the last commits).
+Two connections. Writes, and reads of one row, run on the event loop's own thread: each is a
+short `BEGIN IMMEDIATE` transaction that appends a few rows to the WAL (no fsync with
+``synchronous=NORMAL``), which takes tens of microseconds, less than a hand-off to another
+thread and back, whose wake-ups contend for the GIL with whatever the loop is doing (measured:
+0.3-0.6 ms a write during a turn; bench/RESULTS.md). Reads that can be long (a whole history, a
+page of sessions) and WAL checkpoints, which fsync, run on a second connection owned by one
+worker thread, so the loop never waits for them; WAL gives that reader a consistent snapshot
+beside the writer. A committed write survives the process being killed (only an OS crash or
+power loss can take the last commits).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -41,6 +47,18 @@ from parley.stores.sqlite.schema import (
 
 __all__ = ["SQLiteStore"]
 
+log = logging.getLogger("parley")
+
+_CHECKPOINT_EVERY = 128
+"""Writes between checkpoints on the worker thread (each write adds two or three pages)."""
+_CHECKPOINT_WHEN_QUIET = 1.0
+"""Seconds after a write with no checkpoint since: one runs then, catches up with the writer,
+and the next write starts the WAL again from its beginning."""
+_WAL_PAGES_AT_MOST = 4096
+"""Should the worker's checkpoints never catch up (writes without a pause), the writer itself
+checkpoints at this many pages (32 MB), on the loop's thread, as SQLite does by default at
+1,000 (each such stop is a few milliseconds)."""
+
 T = TypeVar("T")
 
 _SESSION_COLUMNS = (
@@ -70,18 +88,31 @@ class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        """The writer: used on the event loop's thread only."""
+        self._reader: sqlite3.Connection | None = None
+        """Long reads and checkpoints: used on the worker thread only."""
         self._executor: ThreadPoolExecutor | None = None
         self._lock_file: IO[str] | None = None
+        self._writes_since_checkpoint = 0
+        self._checkpointing = False
+        self._quiet: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
     # --- plumbing ---------------------------------------------------------------------------
 
+    def _failed(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(f"SQLite store {str(self.path)!r} failed: {exc}")
+
+    def _not_open(self) -> StoreError:
+        return StoreError(f"{self!r} is not open; start the client (or await store.open())")
+
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._executor is None or self._conn is None:
-            raise StoreError(f"{self!r} is not open; start the client (or await store.open())")
-        conn = self._conn
+        """`fn(reader)` on the worker thread."""
+        if self._executor is None or self._reader is None:
+            raise self._not_open()
+        conn = self._reader
 
         def call() -> T:
             try:
@@ -89,9 +120,53 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.rollback()
-                raise StoreError(f"SQLite store {str(self.path)!r} failed: {exc}") from exc
+                raise self._failed(exc) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _here(self, fn: Callable[[sqlite3.Connection], T], *, writes: bool = True) -> T:
+        """`fn(writer)` right here, on the loop's thread (see the module's docstring)."""
+        conn = self._conn
+        if conn is None:
+            raise self._not_open()
+        try:
+            result = fn(conn)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise self._failed(exc) from exc
+        if writes:
+            self._writes_since_checkpoint += 1
+            if self._writes_since_checkpoint >= _CHECKPOINT_EVERY and not self._checkpointing:
+                self._start_checkpoint()
+            elif self._quiet is None:
+                loop = asyncio.get_running_loop()
+                self._quiet = loop.call_later(_CHECKPOINT_WHEN_QUIET, self._checkpoint_if_written)
+        return result
+
+    def _checkpoint_if_written(self) -> None:
+        self._quiet = None
+        if self._writes_since_checkpoint and not self._checkpointing:
+            self._start_checkpoint()
+
+    def _start_checkpoint(self) -> None:
+        """Copy the WAL into the database on the worker thread (PASSIVE: it never waits for,
+        nor blocks, the writer), without anyone waiting for it."""
+        executor, reader = self._executor, self._reader
+        if executor is None or reader is None:
+            return
+        self._checkpointing = True
+        self._writes_since_checkpoint = 0
+
+        def checkpoint() -> None:
+            try:
+                reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error:  # the next one will try again; nothing is lost meanwhile
+                log.warning("checkpoint of %s failed", self.path, exc_info=True)
+            finally:
+                self._checkpointing = False
+
+        executor.submit(checkpoint)
 
     def _claim(self) -> IO[str] | None:
         """Hold `<file>.lock` while open: the turn queue lives in this process, so a second
@@ -118,11 +193,18 @@ class SQLiteStore:
         handle.flush()
         return handle
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file = self._claim()
         try:
-            return self._open_connection()
+            writer = self._open_connection()
+            try:
+                reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                reader.execute("PRAGMA busy_timeout = 5000")
+            except BaseException:
+                writer.close()
+                raise
+            return writer, reader
         except BaseException:
             self._release()
             raise
@@ -136,7 +218,9 @@ class SQLiteStore:
         # Autocommit mode: every write below opens its own explicit transaction.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout = 5000")
+            # It waits on the loop's thread: only another program writing the file could make
+            # it wait at all (a second parley client is refused, see _claim).
+            conn.execute("PRAGMA busy_timeout = 1000")
             # Takes effect only on a new file (before its first table). A typical reply is a
             # row of 1-2 KB; rows never split across pages, so 4 KB pages were a third empty
             # and 8 KB pages are about a tenth (bench/RESULTS.md, storage).
@@ -146,6 +230,9 @@ class SQLiteStore:
                 raise StoreError(f"could not put {str(self.path)!r} in WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Checkpoints run on the worker thread (_start_checkpoint); this is the backstop.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES_AT_MOST}")
+            conn.execute(f"PRAGMA journal_size_limit = {16 * 1024 * 1024}")
             migrate(conn, self.path)
         except BaseException:
             conn.close()
@@ -157,7 +244,9 @@ class SQLiteStore:
             return
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-sqlite")
         try:
-            self._conn = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+            self._conn, self._reader = await asyncio.get_running_loop().run_in_executor(
+                executor, self._connect
+            )
         except (sqlite3.Error, OSError) as exc:
             executor.shutdown(wait=False)
             raise StoreError(
@@ -170,12 +259,21 @@ class SQLiteStore:
         self._executor = executor
 
     async def close(self) -> None:
-        if self._conn is None or self._executor is None:
+        if self._conn is None or self._reader is None or self._executor is None:
             return
-        conn, executor = self._conn, self._executor
-        await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        writer, reader, executor = self._conn, self._reader, self._executor
+        self._conn = self._reader = None  # from here on, calls say the store is not open
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
+
+        def close() -> None:
+            reader.close()
+            writer.close()  # the last connection: checkpoints the WAL and removes it
+
+        await asyncio.get_running_loop().run_in_executor(executor, close)
         self._release()
-        self._conn = self._executor = None
+        self._executor = None
         executor.shutdown(wait=True)
 
     # --- sessions ---------------------------------------------------------------------------
@@ -216,7 +314,7 @@ class SQLiteStore:
             )
             conn.execute("COMMIT")
 
-        await self._run(write)
+        self._here(write)
 
     async def get_session(self, session_id: str) -> SessionInfo:
         def read(conn: sqlite3.Connection) -> SessionInfo:
@@ -227,7 +325,7 @@ class SQLiteStore:
                 raise SessionNotFoundError(session_id)
             return _row_to_info(row)
 
-        return await self._run(read)
+        return self._here(read, writes=False)
 
     async def list_sessions(self, query: SessionQuery) -> SessionPage:
         where, params = session_filter(query, "?")
@@ -282,7 +380,7 @@ class SQLiteStore:
                 )
             conn.execute("COMMIT")
 
-        await self._run(write)
+        self._here(write)
 
     async def delete_session(self, session_id: str) -> None:
         def write(conn: sqlite3.Connection) -> None:
@@ -299,7 +397,7 @@ class SQLiteStore:
             )
             conn.execute("COMMIT")
 
-        await self._run(write)
+        self._here(write)
 
     # --- history ----------------------------------------------------------------------------
 
@@ -341,7 +439,7 @@ class SQLiteStore:
             )
             conn.execute("COMMIT")
 
-        await self._run(write)
+        self._here(write)
 
     async def read_messages(self, session_id: str) -> list[Message]:
         def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
