@@ -237,3 +237,30 @@ def test_the_store_builders_make_what_the_constructors_make() -> None:
     )
     with pytest.raises(AttributeError):  # still frozen
         built.model = "other"  # type: ignore[misc]
+
+
+def test_new_ids_are_canonical_uuid4_text_and_do_not_repeat() -> None:
+    ids = [new_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:500]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # lower-case, dashed, 36 characters
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id and leave at once
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    mine = new_id()
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        theirs = pipe.read()
+    assert uuid.UUID(theirs).version == 4
+    assert theirs != mine

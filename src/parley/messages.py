@@ -8,7 +8,7 @@ history. Messages are immutable; a history only ever grows by appending new ones
 from __future__ import annotations
 
 import json
-import uuid
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -34,9 +34,20 @@ __all__ = [
 Role: TypeAlias = Literal["user", "assistant", "tool"]
 
 
+_VERSION_4 = (0x4 << 76) | (0x2 << 62)  # the version and variant bits of a random UUID
+_KEEP = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+
+
 def new_id() -> str:
-    """A fresh random id (UUID4 text), as used for messages, events and generated sessions."""
-    return str(uuid.uuid4())
+    """A fresh random id in UUID4 text, as used for messages and events.
+
+    Drawn from `random` (seeded by the OS, and reseeded in a forked child), not the OS's
+    random source: several times faster, which a turn's two dozen events feel, and as unique,
+    but guessable from enough earlier ids. Generated session ids, which an application may
+    hand out, come from `uuid.uuid4()` instead.
+    """
+    h = "%032x" % ((random.getrandbits(128) & _KEEP) | _VERSION_4)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def utcnow() -> datetime:

@@ -112,7 +112,6 @@ class ModelRegistry:
         if not isinstance(model, str) or not model.strip():
             raise UnknownModelError(str(model), "a model string must be non-empty text")
         target = self._aliases.get(model, model)
-        configured = ", ".join(self.names)
         provider, sep, name = target.partition(":")
         if sep:
             if not name:
@@ -121,7 +120,8 @@ class ModelRegistry:
             if adapter is None:
                 raise UnknownModelError(
                     model,
-                    f"no provider {provider!r} is configured (configured: {configured}). "
+                    f"no provider {provider!r} is configured (configured: "
+                    f"{', '.join(self.names)}). "
                     "Use 'echo' to run offline, or configure that provider.",
                 )
             return ResolvedModel(adapter=adapter, provider=provider, name=name)
@@ -138,7 +138,7 @@ class ModelRegistry:
         )
         raise UnknownModelError(
             model,
-            f"{hint} (configured: {configured}). Write models as 'provider:model', "
+            f"{hint} (configured: {', '.join(self.names)}). Write models as 'provider:model', "
             "e.g. 'openai:gpt-5' or 'echo:alpha' for the offline model.",
         )
 

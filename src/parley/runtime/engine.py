@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from parley.events import (
     SessionStartEvent,
 )
 from parley.info import SessionInfo, SessionPage
-from parley.messages import Message, Usage, new_id, utcnow
+from parley.messages import Message, Usage, utcnow
 from parley.models.base import ModelAdapter
 from parley.models.providers import build_adapter
 from parley.models.registry import ModelRegistry
@@ -154,7 +155,7 @@ class Runtime:
     async def create(self, config: SessionConfig) -> LiveSession:
         self.check_running()
         model = config.model or self.default_model
-        session_id = config.session_id or new_id()
+        session_id = config.session_id or str(uuid.uuid4())  # unguessable, unlike new_id
         own = None
         if config.provider is not None:  # bring your own key: this session's own adapter
             if config.model is None:
