@@ -160,9 +160,10 @@ async def bench_latency(report: Report, sizes: Sizes, folder: Path) -> None:
     ):
         async with Endpoint(**options) as server:  # type: ignore[arg-type]
             (folder / name[:4]).mkdir(exist_ok=True)
+            started = server.cpu_seconds()  # the process's start-up is not a request's cost
             raw, ours = await latency_samples(server, sizes.latency_turns, folder / name[:4])
             requests = len(raw) + len(ours) + 2 * CONVERSATION  # the warm-up too
-            endpoint_cpu.append(server.cpu_seconds() / requests * 1000)
+            endpoint_cpu.append((server.cpu_seconds() - started) / requests * 1000)
         added50 = (statistics.median(ours) - statistics.median(raw)) * 1000
         added99 = (percentile(ours, 0.99) - percentile(raw, 0.99)) * 1000
         rows.append(
