@@ -127,9 +127,7 @@ async def _opened(live: LiveSession, turn: Turn) -> None:
     except ParleyError as exc:
         turn.opening = None
         raise _Unstored(exc) from exc
-    if turn.opening is None:
-        return
-    turn.opening = None
+    turn.opening = None  # no await since the check above: no other caller got here
     live.history.extend(turn.unstored)
     turn.unstored = ()
     live.emit(
