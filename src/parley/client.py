@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from parley.compare.runner import ComparisonSpec, OnReply, run_comparison
+from parley.comparison import COMPARISON_TAG, Comparison, ComparisonPage
 from parley.config import (
     DEFAULT_MODEL,
     ClientConfig,
@@ -13,7 +15,7 @@ from parley.config import (
     ProviderConfig,
     SessionConfig,
 )
-from parley.errors import ConfigError
+from parley.errors import ConfigError, SessionNotFoundError
 from parley.info import SessionInfo, SessionPage
 from parley.models.providers import ConfigFile, load_config_files, merged_providers
 from parley.models.registry import ModelRegistry
@@ -21,7 +23,7 @@ from parley.runtime.bus import Handler, Unsubscribe
 from parley.runtime.engine import Runtime
 from parley.session import Session
 from parley.stores import Store, default_store_url, store_from_url
-from parley.stores.base import SessionQuery
+from parley.stores.base import MAX_PAGE_SIZE, ComparisonStore, SessionQuery, decode_cursor
 from parley.tools import PermissionHandler, Tool
 
 __all__ = ["Client"]
@@ -216,6 +218,80 @@ class Client:
     async def delete_session(self, session_id: str) -> None:
         """Delete a session and its history; a running turn is aborted first."""
         await self._runtime.delete(session_id)
+
+    # --- comparisons --------------------------------------------------------------------------
+
+    async def compare(
+        self,
+        turns: Sequence[str],
+        *,
+        models: Sequence[str],
+        system_message: str | None = None,
+        repeats: int = 1,
+        timeout: float | None = 60.0,  # noqa: ASYNC109 - inactivity per turn, as send_and_wait
+        max_concurrency: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        comparison_id: str | None = None,
+        on_reply: OnReply | None = None,
+    ) -> Comparison:
+        """Send the same user `turns` to each of `models` and return them side by side.
+
+        One ordinary session per model and repeat, tagged ``comparison=<id>`` in its metadata,
+        each keeping its own history; all of them run at once (at most `max_concurrency` turns
+        at a time, if given), each turn measured from its send (latency, time to first token,
+        tokens, cost). A turn that fails or times out (`timeout`: seconds without an event, as
+        in `send_and_wait`) shows as an error in its reply, and that run goes on with its next
+        turn while the others finish. An unknown model or a missing key raises before anything
+        is sent. The comparison is kept in the store: `get_comparison`, `list_comparisons`.
+        `on_reply(run, reply)` is called after each turn of each run, for progress displays.
+        """
+        spec = ComparisonSpec(
+            turns,
+            models,
+            system_message=system_message,
+            repeats=repeats,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+            metadata=metadata,
+            comparison_id=comparison_id,
+            max_prompt_chars=self.config.max_prompt_chars,
+        )
+        self._runtime.check_running()
+        return await run_comparison(self, spec, on_reply)
+
+    def _comparisons(self) -> ComparisonStore:
+        self._runtime.check_running()
+        if not isinstance(self.store, ComparisonStore):
+            raise ConfigError(f"{self.store!r} does not keep comparisons")
+        return self.store
+
+    async def get_comparison(self, comparison_id: str) -> Comparison:
+        """A comparison kept by `compare` (ComparisonNotFoundError if none)."""
+        return await self._comparisons().get_comparison(comparison_id)
+
+    async def list_comparisons(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> ComparisonPage:
+        """A page of comparisons, newest first; pass the page's `next_cursor` back for more."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ConfigError(f"limit must be an int between 1 and {MAX_PAGE_SIZE}, not {limit!r}")
+        if cursor is not None:
+            decode_cursor(cursor)
+        return await self._comparisons().list_comparisons(limit, cursor)
+
+    async def delete_comparison(self, comparison_id: str, *, sessions: bool = True) -> None:
+        """Delete a comparison and, unless `sessions=False`, the sessions it made."""
+        store = self._comparisons()
+        comparison = await store.get_comparison(comparison_id)
+        if sessions:
+            for run in comparison.runs:
+                try:
+                    info = await self.get_session(run.session_id)
+                except SessionNotFoundError:
+                    continue  # deleted by hand already
+                if info.metadata.get(COMPARISON_TAG) == comparison_id:  # not a reused id
+                    await self.delete_session(run.session_id)
+        await store.delete_comparison(comparison_id)
 
     def on(self, handler: Handler) -> Unsubscribe:
         """Call `handler(event)` for every event of every session; returns a function to stop."""

@@ -9,6 +9,7 @@ Misuse (a caller's mistake, fixed by changing the call) is kept apart from runti
     │   ├── InvalidSessionIdError   a session id that breaks a naming rule
     │   ├── SessionNotFoundError    no session with that id in the store (also a KeyError)
     │   ├── SessionExistsError      create_session with an id already taken
+    │   ├── ComparisonNotFoundError no comparison with that id in the store (also a KeyError)
     │   ├── SessionClosedError      a send to a closed session, or a client that is not running
     │   ├── InvalidPromptError      an empty message, or one over max_prompt_chars
     │   └── UnknownModelError       a model string no configured provider serves
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "ComparisonNotFoundError",
     "ConfigError",
     "InvalidPromptError",
     "InvalidSessionIdError",
@@ -104,6 +106,20 @@ class SessionExistsError(UsageError):
         super().__init__(
             f"a session with id {session_id!r} already exists; resume_session({session_id!r}) "
             "continues it, delete_session() removes it, or choose another id."
+        )
+
+
+class ComparisonNotFoundError(UsageError, KeyError):
+    """No comparison with that id exists in the store."""
+
+    def __init__(self, comparison_id: str) -> None:
+        self.comparison_id = comparison_id
+        super().__init__(comparison_id)
+
+    def __str__(self) -> str:
+        return (
+            f"no comparison {self.comparison_id!r} in the store; list_comparisons() (or "
+            "`parley compare list`) shows the ids that exist."
         )
 
 

@@ -15,18 +15,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from parley.comparison import Comparison, ComparisonPage
 from parley.config import ProviderConfig
-from parley.errors import ConfigError
+from parley.errors import ConfigError, StoreError
 from parley.events import SessionEvent
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "ComparisonStore",
     "Lease",
     "SessionQuery",
     "SharedStore",
     "Store",
+    "comparison_from_json",
+    "comparison_to_json",
     "decode_cursor",
     "encode_cursor",
     "from_micros",
@@ -124,6 +128,22 @@ def settings_from_json(text: str) -> dict[str, Any]:
         "on_busy": data.get("on_busy", "enqueue"),
         "provider": ProviderConfig.from_public(provider) if provider else None,
     }
+
+
+def comparison_to_json(comparison: Comparison) -> str:
+    """A comparison as the stores keep it: one JSON document."""
+    return json.dumps(comparison.to_dict(), separators=(",", ":"))
+
+
+def comparison_from_json(comparison_id: str, text: str) -> Comparison:
+    """The inverse of `comparison_to_json`; StoreError naming the comparison if it is unreadable."""
+    try:
+        return Comparison.from_dict(json.loads(text))
+    except ValueError as exc:
+        raise StoreError(
+            f"comparison {comparison_id!r} is stored in a form this parley cannot read ({exc}); "
+            "a newer parley may have written it"
+        ) from exc
 
 
 def encode_cursor(updated_at: datetime, session_id: str) -> str:
@@ -237,4 +257,27 @@ class SharedStore(Store, Protocol):
 
     def on_remote_event(self, deliver: Callable[[SessionEvent], None] | None) -> None:
         """Call `deliver(event)` with each event the other processes publish."""
+        ...
+
+
+@runtime_checkable
+class ComparisonStore(Store, Protocol):
+    """A store that also keeps comparisons (`Client.compare`); every built-in store does.
+
+    A comparison is saved when it starts and again when it ends (`save_comparison` replaces
+    the one with the same id), so one whose process stopped midway is still listed.
+    """
+
+    async def save_comparison(self, comparison: Comparison) -> None: ...
+
+    async def get_comparison(self, comparison_id: str) -> Comparison:
+        """ComparisonNotFoundError for an id the store does not have."""
+        ...
+
+    async def list_comparisons(self, limit: int, cursor: str | None) -> ComparisonPage:
+        """Newest `created_at` first (ties by id, descending); `cursor` from `encode_cursor`."""
+        ...
+
+    async def delete_comparison(self, comparison_id: str) -> None:
+        """Remove the comparison (not its sessions); ComparisonNotFoundError if none."""
         ...

@@ -5,10 +5,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from parley.errors import SessionExistsError, SessionNotFoundError
+from parley.comparison import Comparison, ComparisonPage
+from parley.errors import ComparisonNotFoundError, SessionExistsError, SessionNotFoundError
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, utcnow
-from parley.stores.base import SessionQuery, encode_cursor, to_micros, total_usage
+from parley.stores.base import (
+    SessionQuery,
+    decode_cursor,
+    encode_cursor,
+    to_micros,
+    total_usage,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -19,6 +26,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._sessions: dict[str, SessionInfo] = {}
         self._messages: dict[str, list[Message]] = {}
+        self._comparisons: dict[str, Comparison] = {}
 
     async def open(self) -> None:
         return None
@@ -100,6 +108,33 @@ class MemoryStore:
     async def read_messages(self, session_id: str) -> list[Message]:
         self._get(session_id)
         return list(self._messages[session_id])
+
+    # --- comparisons (values, so they are kept as they are) --------------------------------
+
+    async def save_comparison(self, comparison: Comparison) -> None:
+        self._comparisons[comparison.comparison_id] = comparison
+
+    async def get_comparison(self, comparison_id: str) -> Comparison:
+        try:
+            return self._comparisons[comparison_id]
+        except KeyError:
+            raise ComparisonNotFoundError(comparison_id) from None
+
+    async def list_comparisons(self, limit: int, cursor: str | None) -> ComparisonPage:
+        after = decode_cursor(cursor) if cursor is not None else None
+        keyed = sorted(
+            ((to_micros(c.created_at), c.comparison_id), c) for c in self._comparisons.values()
+        )
+        matches = [c for key, c in reversed(keyed) if after is None or key < after]
+        page = tuple(matches[:limit])
+        more = len(matches) > limit
+        return ComparisonPage(
+            page, encode_cursor(page[-1].created_at, page[-1].comparison_id) if more else None
+        )
+
+    async def delete_comparison(self, comparison_id: str) -> None:
+        if self._comparisons.pop(comparison_id, None) is None:
+            raise ComparisonNotFoundError(comparison_id)
 
 
 def _copy(info: SessionInfo) -> SessionInfo:

@@ -67,6 +67,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             FOR EACH ROW EXECUTE FUNCTION parley_messages_are_append_only();
         """,
     ),
+    (
+        # Comparisons (Client.compare): one JSON document each, listed newest first.
+        "0003_comparisons",
+        """
+        CREATE TABLE comparisons (
+            comparison_id TEXT PRIMARY KEY,
+            created_at    BIGINT NOT NULL,
+            data          TEXT NOT NULL
+        );
+        CREATE INDEX comparisons_by_created ON comparisons (created_at DESC, comparison_id DESC);
+        """,
+    ),
 )
 
 

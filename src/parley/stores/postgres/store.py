@@ -13,13 +13,21 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from parley.errors import ConfigError, SessionExistsError, SessionNotFoundError, StoreError
+from parley.comparison import Comparison, ComparisonPage
+from parley.errors import (
+    ComparisonNotFoundError,
+    ConfigError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreError,
+)
 from parley.events import SessionEvent
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage, message_from_json, message_to_json, utcnow
 from parley.stores.base import (
     Lease,
     SessionQuery,
+    comparison_from_json,
     encode_cursor,
     from_micros,
     session_filter,
@@ -28,6 +36,7 @@ from parley.stores.base import (
     to_micros,
     total_usage,
 )
+from parley.stores.comparisons import ComparisonSQL
 from parley.stores.postgres.events import EVENTS, EventShare, ShareEvents
 from parley.stores.postgres.listener import Listener
 from parley.stores.postgres.schema import migrate
@@ -43,6 +52,7 @@ else:
 
 __all__ = ["PostgresStore", "list_sql"]
 
+_COMPARISONS = ComparisonSQL("%s")
 _FLUSH_BEFORE_RELEASE = 2.0
 """Seconds a release waits, at most, for the turn's events to go out first."""
 
@@ -427,6 +437,37 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
         return [message_from_json(*row) for row in rows]
+
+    # --- comparisons ------------------------------------------------------------------------
+
+    async def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchall()
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    async def save_comparison(self, comparison: Comparison) -> None:
+        sql, params = _COMPARISONS.save(comparison)
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute(sql, params)
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    async def get_comparison(self, comparison_id: str) -> Comparison:
+        rows = await self._rows(*_COMPARISONS.get(comparison_id))
+        if not rows:
+            raise ComparisonNotFoundError(comparison_id)
+        return comparison_from_json(comparison_id, rows[0][0])
+
+    async def list_comparisons(self, limit: int, cursor: str | None) -> ComparisonPage:
+        return _COMPARISONS.page(await self._rows(*_COMPARISONS.list(limit, cursor)), limit)
+
+    async def delete_comparison(self, comparison_id: str) -> None:
+        if not await self._rows(*_COMPARISONS.delete(comparison_id)):
+            raise ComparisonNotFoundError(comparison_id)
 
 
 def _without_password(url: str) -> str:

@@ -200,6 +200,18 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
         "0003_clustered_compact_messages",
         _clustered_compact_messages,
     ),
+    (
+        # Comparisons (Client.compare): one JSON document each, listed newest first.
+        "0004_comparisons",
+        """
+        CREATE TABLE comparisons (
+            comparison_id TEXT PRIMARY KEY,
+            created_at    INTEGER NOT NULL,
+            data          TEXT NOT NULL
+        );
+        CREATE INDEX comparisons_by_created ON comparisons (created_at DESC, comparison_id DESC);
+        """,
+    ),
 )
 
 

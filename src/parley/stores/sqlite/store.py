@@ -24,11 +24,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from parley.errors import SessionExistsError, SessionNotFoundError, StoreError
+from parley.comparison import Comparison, ComparisonPage
+from parley.errors import (
+    ComparisonNotFoundError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreError,
+)
 from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage, utcnow
 from parley.stores.base import (
     SessionQuery,
+    comparison_from_json,
     encode_cursor,
     from_micros,
     session_filter,
@@ -37,6 +44,7 @@ from parley.stores.base import (
     to_micros,
     total_usage,
 )
+from parley.stores.comparisons import ComparisonSQL
 from parley.stores.sqlite.schema import (
     MESSAGE_COLUMNS,
     message_from_row,
@@ -60,6 +68,7 @@ checkpoints at this many pages (32 MB), on the loop's thread, as SQLite does by 
 1,000 (each such stop is a few milliseconds)."""
 
 T = TypeVar("T")
+_COMPARISONS = ComparisonSQL("?")
 
 _SESSION_COLUMNS = (
     "session_id, model, title, system_message, metadata, created_at, updated_at, "
@@ -460,3 +469,26 @@ class SQLiteStore:
 
         rows = await self._run(read)
         return [message_from_row(row) for row in rows]
+
+    # --- comparisons ------------------------------------------------------------------------
+
+    async def save_comparison(self, comparison: Comparison) -> None:
+        sql, params = _COMPARISONS.save(comparison)
+        self._here(lambda conn: conn.execute(sql, params))
+
+    async def get_comparison(self, comparison_id: str) -> Comparison:
+        sql, params = _COMPARISONS.get(comparison_id)
+        row = self._here(lambda conn: conn.execute(sql, params).fetchone(), writes=False)
+        if row is None:
+            raise ComparisonNotFoundError(comparison_id)
+        return comparison_from_json(comparison_id, row[0])
+
+    async def list_comparisons(self, limit: int, cursor: str | None) -> ComparisonPage:
+        sql, params = _COMPARISONS.list(limit, cursor)
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return _COMPARISONS.page(rows, limit)
+
+    async def delete_comparison(self, comparison_id: str) -> None:
+        sql, params = _COMPARISONS.delete(comparison_id)
+        if self._here(lambda conn: conn.execute(sql, params).fetchone()) is None:
+            raise ComparisonNotFoundError(comparison_id)

@@ -1,0 +1,1 @@
+"""Comparisons: run one conversation on several models (`runner`) and report it (`report`)."""
