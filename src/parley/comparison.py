@@ -9,6 +9,7 @@ the client's store beside the sessions they made.
 
 from __future__ import annotations
 
+import secrets
 import statistics
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "ComparisonReply",
     "ComparisonRun",
     "ModelSummary",
+    "new_comparison_id",
 ]
 
 COMPARISON_TAG = "comparison"
@@ -32,6 +34,12 @@ COMPARISON_TAG = "comparison"
 ``comparison.repeat``), so `list_sessions(metadata={"comparison": id})` finds them."""
 
 _FORMAT = 1
+
+
+def new_comparison_id() -> str:
+    """12 random hex digits: short enough to type in `parley compare show`, and at 48 bits
+    unlikely to repeat in one store (`compare` refuses an id that is taken)."""
+    return secrets.token_hex(6)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -6,12 +6,17 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from parley.comparison import COMPARISON_TAG, Comparison, ComparisonReply, ComparisonRun
+from parley.comparison import (
+    COMPARISON_TAG,
+    Comparison,
+    ComparisonReply,
+    ComparisonRun,
+    new_comparison_id,
+)
 from parley.config import validate_session_id
 from parley.errors import ConfigError, InvalidSessionIdError, ParleyError
 from parley.events import SessionEvent
@@ -73,7 +78,7 @@ class ComparisonSpec:
                 f"max_concurrency must be a positive int or None, not {max_concurrency!r}"
             )
         if comparison_id is None:
-            comparison_id = str(uuid.uuid4())
+            comparison_id = new_comparison_id()
         else:
             try:
                 validate_session_id(comparison_id)  # ids of both kinds follow the same rules
