@@ -21,7 +21,26 @@ from parley import Client, ClientConfig
 from parley.messages import Message, ToolCallPart, ToolResultPart
 from parley.models import EchoModel, ModelAdapter
 from parley.runtime.history import open_calls
+from parley.stores import MemoryStore, SQLiteStore, Store
+from parley.stores.postgres import PostgresStore
 from parley.testing import FakeLLMServer, ScriptedModel
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Each store kind in turn, opened: for tests of the Store contract itself."""
+    s: Store
+    if request.param == "postgres":
+        s = PostgresStore(request.getfixturevalue("postgres_url"))
+    elif request.param == "sqlite":
+        s = SQLiteStore(tmp_path / "contract.db")
+    else:
+        s = MemoryStore()
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

@@ -8,9 +8,17 @@ See README.md and docs/ for the whole picture.
 """
 
 from parley.client import Client
+from parley.comparison import (
+    Comparison,
+    ComparisonPage,
+    ComparisonReply,
+    ComparisonRun,
+    ModelSummary,
+)
 from parley.config import ClientConfig, ProviderConfig, RetryPolicy, SessionConfig
 from parley.errors import (
     AuthenticationError,
+    ComparisonNotFoundError,
     ConfigError,
     InvalidPromptError,
     InvalidSessionIdError,
@@ -67,11 +75,17 @@ __all__ = [
     "AuthenticationError",
     "Client",
     "ClientConfig",
+    "Comparison",
+    "ComparisonNotFoundError",
+    "ComparisonPage",
+    "ComparisonReply",
+    "ComparisonRun",
     "ConfigError",
     "InvalidPromptError",
     "InvalidSessionIdError",
     "Message",
     "MessageOptions",
+    "ModelSummary",
     "ParleyError",
     "PermissionRequest",
     "ProviderConfig",

@@ -4,44 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from parley.errors import ConfigError, SessionExistsError, SessionNotFoundError
 from parley.info import SessionInfo
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, Usage
-from parley.stores import MemoryStore, SQLiteStore, Store
+from parley.stores import Store
 from parley.stores.base import SessionQuery, encode_cursor
-from parley.stores.postgres import PostgresStore
-
-StoreFactory = Callable[[Path], Store]
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def _memory(_: Path) -> Store:
-    return MemoryStore()
-
-
-def _sqlite(tmp_path: Path) -> Store:
-    return SQLiteStore(tmp_path / "contract.db")
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s: Store
-    if request.param == "postgres":
-        s = PostgresStore(request.getfixturevalue("postgres_url"))
-    else:
-        s = (_memory if request.param == "memory" else _sqlite)(tmp_path)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def make_info(
