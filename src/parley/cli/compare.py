@@ -63,7 +63,7 @@ def read_turns(text: str) -> list[str]:
 
 
 def _load_turns(file: str | None, given: list[str]) -> list[str]:
-    turns = list(given)
+    turns = [text for text in given if text.strip()]
     if file is not None:
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
@@ -149,6 +149,8 @@ def run_(
         progress.update(tasks[run.model], advance=1, errors=errors)
 
     async def work(client: Client) -> Comparison:
+        for model in models:  # an unknown model or a missing key: one line, no progress bars
+            client.models.resolve(model)
         with progress:
             return await client.compare(
                 texts,
