@@ -9,6 +9,7 @@ the client's store beside the sessions they made.
 
 from __future__ import annotations
 
+import math
 import secrets
 import statistics
 from collections.abc import Iterator, Mapping, Sequence
@@ -78,7 +79,7 @@ class ComparisonReply:
     def from_dict(cls, data: Mapping[str, Any]) -> ComparisonReply:
         return cls(
             text=data["text"],
-            latency=float(data["latency"]),
+            latency=_finite(data["latency"]),
             first_token=_optional_float(data.get("first_token")),
             usage=_usage_from_dict(data.get("usage") or {}),
             error=data.get("error"),
@@ -300,4 +301,11 @@ def _usage_from_dict(data: Mapping[str, Any]) -> Usage:
 
 
 def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+    return None if value is None else _finite(value)
+
+
+def _finite(value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"a time or cost must be a finite number, not {value!r}")
+    return number

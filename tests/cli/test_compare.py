@@ -82,6 +82,8 @@ def test_run_list_show_and_delete(store: str, tmp_path: Path) -> None:
     data = json.loads(stdout)
     assert [run["model"] for run in data["runs"]] == ["echo:alpha", "echo:beta"]
 
+    code, stdout, _ = parley("--store", store, "sessions", "list", "--tag", "comparison")
+    assert "echo:alpha" in stdout  # the comparison's sessions, before the delete
     code, _, stderr = parley("--store", store, "compare", "delete", "names", "--yes")
     assert code == 0, stderr
     code, _, stderr = parley("--store", store, "compare", "show", "names")
@@ -121,6 +123,24 @@ def test_mistakes_get_one_line_and_a_nonzero_exit(store: str, tmp_path: Path) ->
     assert stderr.startswith("error: unknown model 'nowhere:x'")
     code, stdout, _ = parley("--store", store, "compare", "list")
     assert "echo" not in stdout  # nothing was kept
+    code, _, stderr = parley("compare", "--store", store, "-m", "echo", "-t", "hi")
+    assert code == 2
+    assert "--store goes before the command" in stderr
+
+
+def test_a_comparison_where_no_model_answered_exits_1(store: str, tmp_path: Path) -> None:
+    # port 9 (discard) on loopback: nothing listens, every call is refused at once
+    (tmp_path / "parley.toml").write_text(
+        '[providers.dead]\ntype = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        "key_required = false\n"
+    )
+    env = {"PARLEY_CONFIG": str(tmp_path / "parley.toml")}
+    result = runner.invoke(
+        app, ["--store", store, "compare", "-m", "dead:a", "-m", "dead:b", "-t", "hi"], env=env
+    )
+    assert result.exit_code == 1, result.stderr
+    assert "no model answered any turn" in result.stderr
+    assert result.stdout.count("ProviderUnavailableError") == 2  # each column shows its error
 
 
 async def test_the_issues_command_as_a_real_process(tmp_path: Path) -> None:

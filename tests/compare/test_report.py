@@ -214,3 +214,55 @@ def test_chromium_renders_the_replies_and_the_plots(compared: Comparison, tmp_pa
     for model, color in model_colors(compared).items():
         assert counts.get(hex_rgb(color), 0) > 500, f"no bars of {model} ({color}) on screen"
     assert ImageStat.Stat(image.convert("L")).stddev[0] > 10  # light and dark, not one tone
+
+
+def test_odd_data_never_draws_outside_the_plot() -> None:
+    from parley.compare.charts import Series, bar_chart
+    from parley.compare.fmt import seconds
+
+    nan, inf = float("nan"), float("inf")
+    svg = bar_chart(
+        "latency",
+        "odd",
+        ["turn 1", "turn 2", "turn 3"],
+        [Series("m", "#000000", [nan, 2.0, inf])],
+        axis="seconds",
+        fmt=seconds,
+    )
+    page = parse(svg)
+    bars = page.having("rect")
+    assert [b["data-value"] for b in bars] == ["2.0"]  # NaN and infinity read as missing
+    for bar in bars:
+        assert 0 <= float(bar["y"]) <= 260
+        assert 0 < float(bar["height"]) <= 260
+    assert "nan" not in svg.lower().replace("nanos", "")
+    assert "inf" not in svg
+    assert nice_ticks(5e-324) == [0.0, 1.0]
+    with pytest.raises(ValueError, match="finite"):
+        ComparisonReply.from_dict({"text": "", "latency": "NaN"})
+
+
+def test_every_model_keeps_a_colour_of_its_own() -> None:
+    models = tuple(f"m{n}" for n in range(24))
+    comparison = Comparison(
+        comparison_id="many",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        turns=("hi",),
+        models=models,
+        runs=tuple(
+            ComparisonRun(
+                model=m, repeat=0, session_id=m, replies=(ComparisonReply(text="", latency=0.1),)
+            )
+            for m in models
+        ),
+    )
+    colors = model_colors(comparison)
+    assert len(set(colors.values())) == len(models)
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colors.values())
+    # a turn answered with no text: no first-token bar, and the note says so (not "error")
+    notes = parse(comparison.to_html()).having("text", data_series="m0", data_category="turn 1")
+    assert notes == [notes[0]]
+    assert (
+        "error" not in comparison.to_html().split('data-chart="first_token"')[1].split("</svg>")[0]
+    )
+    assert "no text" in comparison.to_html()

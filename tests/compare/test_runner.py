@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,14 +12,17 @@ import pytest
 from parley import (
     Client,
     ClientConfig,
+    Comparison,
     ComparisonNotFoundError,
     ConfigError,
     RetryPolicy,
+    StoreError,
     UnknownModelError,
 )
 from parley.config import ProviderConfig
 from parley.models.base import ModelRequest, StreamEvent, StreamFinish, StreamTextDelta, StreamUsage
 from parley.models.pricing import price
+from parley.stores import MemoryStore
 from parley.testing import FakeLLMServer, FakeReply, Fault
 
 TURNS = ["Plan a trip to Lisbon", "Which day is best for the museums?", "Summarise the plan"]
@@ -287,28 +291,93 @@ async def test_repeats_keep_separate_histories_on_the_offline_model(client: Clie
 
 
 async def test_bad_arguments_fail_before_anything_is_created(client: Client) -> None:
-    bad: list[dict[str, object]] = [
-        {"turns": [], "models": ["echo"]},
-        {"turns": "one string", "models": ["echo"]},
-        {"turns": ["ok", "  "], "models": ["echo"]},
-        {"turns": ["ok"], "models": []},
-        {"turns": ["ok"], "models": ["echo:a", "echo:a"]},
-        {"turns": ["ok"], "models": ["echo"], "repeats": 0},
-        {"turns": ["ok"], "models": ["echo"], "timeout": 0},
-        {"turns": ["ok"], "models": ["echo"], "max_concurrency": 0},
-        {"turns": ["ok"], "models": ["echo"], "comparison_id": "a/b"},
-        {"turns": ["ok"], "models": ["echo"], "metadata": {"comparison": "x"}},
-        {"turns": ["x" * 1_000_001], "models": ["echo"]},
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"turns": [], "models": ["echo"]}, "turns is empty"),
+        ({"turns": "one string", "models": ["echo"]}, "turns must be a list of strings"),
+        ({"turns": ["ok", "  "], "models": ["echo"]}, "each of turns must be a non-empty"),
+        ({"turns": ["ok"], "models": []}, "models is empty"),
+        ({"turns": ["ok"], "models": ["echo:a", "echo:a"]}, "more than once; use repeats="),
+        ({"turns": ["ok"], "models": ["echo"], "repeats": 0}, "repeats must be a positive"),
+        ({"turns": ["ok"], "models": ["echo"], "timeout": 0}, "timeout must be > 0"),
+        ({"turns": ["ok"], "models": ["echo"], "max_concurrency": 0}, "max_concurrency must"),
+        ({"turns": ["ok"], "models": ["echo"], "comparison_id": "a/b"}, "path separator"),
+        ({"turns": ["ok"], "models": ["echo"], "metadata": {"comparison": "x"}}, "reserved"),
+        ({"turns": ["x" * 1_000_001], "models": ["echo"]}, "over the client's max_prompt"),
     ]
-    for kwargs in bad:
+    for kwargs, message in bad:
         turns = kwargs.pop("turns")
-        with pytest.raises(ConfigError) as caught:
+        with pytest.raises(ConfigError, match=re.escape(message)):
             await client.compare(turns, **kwargs)  # type: ignore[arg-type]
-        assert str(caught.value)
     with pytest.raises(UnknownModelError, match="nowhere"):
         await client.compare(["hi"], models=["echo:alpha", "nowhere:model"])
     assert len(await client.list_sessions()) == 0  # the echo session made first was removed
     assert len(await client.list_comparisons()) == 0
+
+
+async def test_of_two_comparisons_claiming_one_id_one_runs(client: Client) -> None:
+    first, second = await asyncio.gather(
+        client.compare(["hi"], models=["echo:a"], comparison_id="same"),
+        client.compare(["hi"], models=["echo:b"], comparison_id="same"),
+        return_exceptions=True,
+    )
+    won = [r for r in (first, second) if isinstance(r, Comparison)]
+    lost = [r for r in (first, second) if isinstance(r, BaseException)]
+    assert len(won) == 1
+    assert len(lost) == 1
+    assert isinstance(lost[0], ConfigError)
+    assert "already exists" in str(lost[0])
+    tagged = await client.list_sessions(metadata={"comparison": "same"})
+    assert [s.session_id for s in tagged] == [won[0].runs[0].session_id]  # none left behind
+    assert await client.get_comparison("same") == won[0]
+
+
+async def test_a_stream_cut_midway_keeps_its_partial_text(flaky: FakeLLMServer) -> None:
+    flaky.script(Fault.drop_mid_stream(after_tokens=3))
+    providers = {
+        "local": ProviderConfig(type="openai", base_url=flaky.openai_base_url, api_key="sk-t")
+    }
+    async with client_with(providers) as client:
+        comparison = await client.compare(["Tell me a story"], models=["local:local-model"])
+        history = await (await client.resume_session(comparison.runs[0].session_id)).messages()
+    reply = comparison.reply(0, "local:local-model")
+    assert reply is not None
+    assert not reply.ok
+    assert reply.first_token is not None
+    assert reply.text  # the three words that arrived
+    assert reply.text == history[-1].text  # as stored, marked interrupted
+    assert len(reply.text.split()) == 3
+    assert history[-1].interrupted
+
+
+class SavesFail(MemoryStore):
+    """A memory store whose comparison saves fail from the `after`-th on (a disk gone full)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+        self.saves = 0
+
+    async def save_comparison(self, comparison: Comparison, *, new: bool = False) -> None:
+        self.saves += 1
+        if self.saves >= self.after:
+            raise StoreError("the disk is full")
+        await super().save_comparison(comparison, new=new)
+
+
+async def test_a_result_that_cannot_be_saved_is_an_error_and_the_sessions_keep_it() -> None:
+    store = SavesFail(after=3)  # the id is claimed, the runs recorded, then saves fail
+    async with Client(store=store, config=ClientConfig(config_files=False)) as client:
+        with pytest.raises(StoreError, match="ran, but its result could not be saved"):
+            await client.compare(["hi", "again"], models=["echo:a", "echo:b"])
+        tagged = await client.list_sessions(tag="comparison")
+        assert [s.message_count for s in tagged] == [4, 4]  # every reply is in its session
+
+    store = SavesFail(after=2)  # the runs cannot be recorded: nothing is left behind
+    async with Client(store=store, config=ClientConfig(config_files=False)) as client:
+        with pytest.raises(StoreError, match="the disk is full"):
+            await client.compare(["hi"], models=["echo:a", "echo:b"])
+        assert len(await client.list_sessions()) == 0
+        assert len(await client.list_comparisons()) == 0
 
 
 async def test_an_id_is_chosen_once_listed_newest_first_and_deleted(client: Client) -> None:

@@ -29,7 +29,9 @@ class _RunByDefault(TyperGroup):
     first argument, when it names no subcommand, starts the `run` one."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+        if any(arg == "--store" or arg.startswith("--store=") for arg in args):
+            ctx.fail("--store goes before the command: parley --store URL compare ...")
+        if args and args[0] not in self.commands and args[0] != "--help":
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -167,7 +169,7 @@ def run_(
         comparison = run(work)
     except KeyboardInterrupt:
         err.print(
-            f"stopped: what was answered is kept; parley compare show {the_id}", highlight=False
+            f"stopped: what was answered is kept (parley compare show {the_id})", highlight=False
         )
         raise typer.Exit(130) from None
     _present(comparison, html=html, full=full, as_json=as_json)
@@ -176,6 +178,9 @@ def run_(
         f"parley compare show {comparison.comparison_id} --html report.html[/dim]",
         highlight=False,
     )
+    if not any(reply.ok for run in comparison.runs for reply in run.replies):
+        err.print("[red]error:[/red] no model answered any turn; see the errors above")
+        raise typer.Exit(1)
 
 
 @compare.command("list")

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import colorsys
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Literal, TypeAlias
 
-__all__ = ["PALETTE", "Axis", "Series", "axis_labels", "bar_chart", "nice_ticks"]
+__all__ = ["PALETTE", "Axis", "Series", "axis_labels", "bar_chart", "color", "nice_ticks"]
 
 Axis: TypeAlias = Literal["seconds", "count", "dollars"]
 
-PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f")
-"""One colour per model, in the order the models were given (Tableau 10: tells apart well)."""
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#9c755f",
+    "#ff9da7",
+    "#bab0ac",
+)
+"""The first colours, one per model in the order given (Tableau 10: they tell apart well)."""
+
+
+def color(index: int) -> str:
+    """The colour of the `index`-th series: the palette's, then hues a golden angle apart, so
+    that no two series of a chart ever share one."""
+    if index < len(PALETTE):
+        return PALETTE[index]
+    hue = (index - len(PALETTE)) * 0.618033988749895 % 1.0
+    shade = 0.42 if (index - len(PALETTE)) // 7 % 2 else 0.55
+    r, g, b = colorsys.hls_to_rgb(hue, shade, 0.6)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
 
 _WIDTH = 720
 _HEIGHT = 260
@@ -38,7 +62,7 @@ class Series:
 
 def nice_ticks(top: float, count: int = 5) -> list[float]:
     """Round axis ticks from 0 to at least `top`: steps of 1, 2 or 5 times a power of ten."""
-    if top <= 0 or not math.isfinite(top):
+    if not math.isfinite(top) or top < 1e-9:  # nothing to scale (or below a nanosecond)
         return [0.0, 1.0]
     raw = top / count
     power = 10 ** math.floor(math.log10(raw))
@@ -76,6 +100,7 @@ def bar_chart(
     `axis` says how the ticks read; `fmt` writes a bar's own value in its tooltip. Each bar
     carries ``data-series``, ``data-category`` and ``data-value``, and a tooltip.
     """
+    series = [_finite(one) for one in series]
     values = [v for s in series for v in s.values if v is not None]
     if stacked:
         sums = [sum(s.values[i] or 0.0 for s in series) for i in range(len(categories))]
@@ -142,6 +167,12 @@ def bar_chart(
         'stroke="#888"/></svg>'
     )
     return "".join(parts)
+
+
+def _finite(one: Series) -> Series:
+    """NaN and infinities, which no bar can show, read as missing."""
+    clean = [v if v is not None and math.isfinite(v) else None for v in one.values]
+    return Series(one.name, one.color, clean, one.notes, one.colors)
 
 
 def _short(label: str, most: int = 28) -> str:

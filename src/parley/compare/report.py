@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 from parley.compare import fmt
-from parley.compare.charts import PALETTE, Series, bar_chart
+from parley.compare.charts import Series, bar_chart, color
 from parley.comparison import Comparison, ComparisonReply
 
 __all__ = ["model_colors", "render_html"]
@@ -48,7 +48,7 @@ footer { color: #888; margin-top: 40px; font-size: 12px; }
 
 def model_colors(comparison: Comparison) -> dict[str, str]:
     """One colour per model, in the order given; the same in every plot and column."""
-    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(comparison.models)}
+    return {m: color(i) for i, m in enumerate(comparison.models)}
 
 
 def render_html(comparison: Comparison) -> str:
@@ -118,7 +118,10 @@ def _per_turn(
         replies = [run.replies[turn] for run in runs if turn < len(run.replies)]
         good = [v for r in replies if r.ok and (v := measure(r)) is not None]
         values.append(statistics.fmean(good) if good else None)
-        notes.append("" if good else ("error" if replies else "—"))
+        if good or (replies and all(r.ok for r in replies)):
+            notes.append("" if good else "no text")  # answered, with nothing streamed
+        else:
+            notes.append("error" if replies else "—")
     return values, notes
 
 

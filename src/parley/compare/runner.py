@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from parley.comparison import (
@@ -18,7 +19,7 @@ from parley.comparison import (
     new_comparison_id,
 )
 from parley.config import validate_session_id
-from parley.errors import ConfigError, InvalidSessionIdError, ParleyError
+from parley.errors import ConfigError, InvalidSessionIdError, ParleyError, StoreError
 from parley.events import SessionEvent
 from parley.messages import Usage, utcnow
 from parley.stores.base import ComparisonStore
@@ -113,9 +114,12 @@ async def run_comparison(
 ) -> Comparison:
     """Create the sessions, run every model's turns concurrently, and keep the result.
 
-    Creating the sessions is all or nothing: an unknown model or a missing key raises before
-    any turn is sent, and the sessions made so far are deleted. After that, a turn that fails
-    is an error in its run's column, and the run goes on with its next turn.
+    The comparison's id is claimed in the store first (a taken id is refused, even by another
+    process racing for it). Creating the sessions is all or nothing: an unknown model or a
+    missing key raises before any turn is sent, and what was made is removed. After that, a
+    turn that fails is an error in its run's column, the run goes on with its next turn, and
+    the comparison is saved as turns end (at most every `_SAVE_EVERY` seconds) and when it
+    ends, so a crash loses only the last moments' measurements (the sessions keep the replies).
     """
     store = client.store
     if not isinstance(store, ComparisonStore):
@@ -123,31 +127,33 @@ async def run_comparison(
             f"{store!r} does not keep comparisons (it lacks the ComparisonStore methods); "
             "use one of parley's stores: sqlite://, memory:// or postgresql://"
         )
-    try:
-        await store.get_comparison(spec.comparison_id)
-    except KeyError:
-        pass
-    else:
-        raise ConfigError(
-            f"a comparison with id {spec.comparison_id!r} already exists; choose another id "
-            "or delete_comparison() it first"
-        )
-    sessions = await _create_sessions(client, spec)
-    runs = [
-        ComparisonRun(model=model, repeat=repeat, session_id=session.session_id)
-        for session, model, repeat in sessions
-    ]
-    started = Comparison(
-        comparison_id=spec.comparison_id,
-        created_at=utcnow(),
-        turns=spec.turns,
-        models=spec.models,
-        runs=tuple(runs),
-        repeats=spec.repeats,
-        system_message=spec.system_message,
-        metadata=spec.metadata,
+    record = _Record(
+        store,
+        Comparison(
+            comparison_id=spec.comparison_id,
+            created_at=utcnow(),
+            turns=spec.turns,
+            models=spec.models,
+            runs=(),
+            repeats=spec.repeats,
+            system_message=spec.system_message,
+            metadata=spec.metadata,
+        ),
     )
-    await store.save_comparison(started)
+    await store.save_comparison(record.comparison, new=True)  # claims the id, or refuses
+    sessions: list[tuple[Session, str, int]] = []
+    try:
+        sessions = await _create_sessions(client, spec)
+        record.runs = [
+            ComparisonRun(model=model, repeat=repeat, session_id=session.session_id)
+            for session, model, repeat in sessions
+        ]
+        await record.save()
+    except BaseException:
+        await _remove(client, [session for session, _, _ in sessions])
+        with contextlib.suppress(ParleyError):
+            await store.delete_comparison(spec.comparison_id)
+        raise
     gate = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
 
     async def drive(index: int, session: Session) -> None:
@@ -157,28 +163,80 @@ async def run_comparison(
             else:
                 async with gate:
                     reply = await _turn(session, prompt, spec.timeout)
-            runs[index] = replace(runs[index], replies=(*runs[index].replies, reply))
+            run = record.add(index, reply)
             if on_reply is not None:
                 try:
-                    on_reply(runs[index], reply)
+                    on_reply(run, reply)
                 except Exception:
                     log.exception("compare on_reply callback failed")
+            await record.save(quietly=True)
 
-    finished = False
     try:
         async with asyncio.TaskGroup() as group:
             for index, (session, _, _) in enumerate(sessions):
                 group.create_task(drive(index, session))
-        finished = True
+        record.finished_at = utcnow()
     finally:
-        result = replace(started, runs=tuple(runs), finished_at=utcnow() if finished else None)
         try:
-            await store.save_comparison(result)
+            await record.save()
+        except ParleyError as exc:
+            if record.finished_at is None:  # the run's own failure or cancellation goes on
+                log.warning("saving the stopped comparison %s failed", spec.comparison_id)
+            else:
+                raise StoreError(
+                    f"comparison {spec.comparison_id!r} ran, but its result could not be saved "
+                    f"({exc}); its sessions keep every reply (list_sessions(metadata="
+                    f"{{'comparison': {spec.comparison_id!r}}}))"
+                ) from exc
         finally:
             for session, _, _ in sessions:
                 with contextlib.suppress(ParleyError):
                     await session.close()
-    return result
+    return record.snapshot()
+
+
+_SAVE_EVERY = 1.0
+"""Seconds between the saves made as turns end: each writes the whole comparison, so a save
+per turn would write a long comparison's replies over and over."""
+
+
+class _Record:
+    """The comparison as it grows, saved whole: one save at a time, each of the latest state,
+    so a slow save never overwrites a newer one."""
+
+    def __init__(self, store: ComparisonStore, comparison: Comparison) -> None:
+        self.store = store
+        self.comparison = comparison
+        self.runs: list[ComparisonRun] = []
+        self.finished_at: datetime | None = None
+        self._lock = asyncio.Lock()
+        self._saved_at = 0.0
+
+    def add(self, index: int, reply: ComparisonReply) -> ComparisonRun:
+        run = self.runs[index]
+        self.runs[index] = run = replace(run, replies=(*run.replies, reply))
+        return run
+
+    def snapshot(self) -> Comparison:
+        return replace(self.comparison, runs=tuple(self.runs), finished_at=self.finished_at)
+
+    async def save(self, *, quietly: bool = False) -> None:
+        """Save the latest state. `quietly`: only if the last save is `_SAVE_EVERY` old, and
+        a failure is logged (the next save tries again)."""
+        if quietly and time.monotonic() - self._saved_at < _SAVE_EVERY:
+            return
+        async with self._lock:
+            self._saved_at = time.monotonic()
+            try:
+                await self.store.save_comparison(self.snapshot())
+            except ParleyError:
+                if not quietly:
+                    raise
+                log.warning(
+                    "saving comparison %s failed; the next turn's save tries again",
+                    self.comparison.comparison_id,
+                    exc_info=True,
+                )
 
 
 async def _create_sessions(client: Client, spec: ComparisonSpec) -> list[tuple[Session, str, int]]:
@@ -199,28 +257,34 @@ async def _create_sessions(client: Client, spec: ComparisonSpec) -> list[tuple[S
                 )
                 made.append((session, model, repeat))
     except BaseException:
-        for session, _, _ in made:
-            with contextlib.suppress(ParleyError):
-                await client.delete_session(session.session_id)
+        await _remove(client, [session for session, _, _ in made])
         raise
     return made
+
+
+async def _remove(client: Client, sessions: list[Session]) -> None:
+    for session in sessions:
+        with contextlib.suppress(ParleyError):
+            await client.delete_session(session.session_id)
 
 
 async def _turn(session: Session, prompt: str, quiet: float | None) -> ComparisonReply:
     """Send one turn and measure it from the send: to its first text, and to its end."""
     first: float | None = None
     pieces: list[str] = []
+    said = ""  # the last complete message of the turn (a tool round's, or a failed call's)
     usage = Usage(cost=None)
     start = time.perf_counter()
 
     def watch(event: SessionEvent) -> None:
-        nonlocal first, usage
+        nonlocal first, usage, said
         if event.type == "assistant.message_delta":
             if first is None:
                 first = time.perf_counter() - start
             pieces.append(event.data.delta_content)
         elif event.type == "assistant.message":
-            pieces.clear()  # a complete message of a tool round: the reply is what follows
+            said = event.data.content  # complete: the reply is in it, or in what follows
+            pieces.clear()
         elif event.type == "assistant.usage":
             data = event.data
             usage = usage + Usage(
@@ -233,9 +297,11 @@ async def _turn(session: Session, prompt: str, quiet: float | None) -> Compariso
     unsubscribe = session.on(watch)
     try:
         message = await session.send_and_wait(prompt, timeout=quiet)
-    except ParleyError as exc:
+    except Exception as exc:  # one model's failure, even a bug, must not stop the others
+        if not isinstance(exc, ParleyError):
+            log.exception("a turn of session %s failed unexpectedly", session.session_id)
         return ComparisonReply(
-            text="".join(pieces),
+            text="".join(pieces) or said,
             latency=time.perf_counter() - start,
             first_token=first,
             usage=usage,

@@ -29,6 +29,7 @@ __all__ = [
     "SessionQuery",
     "SharedStore",
     "Store",
+    "comparison_exists",
     "comparison_from_json",
     "comparison_to_json",
     "decode_cursor",
@@ -133,6 +134,14 @@ def settings_from_json(text: str) -> dict[str, Any]:
 def comparison_to_json(comparison: Comparison) -> str:
     """A comparison as the stores keep it: one JSON document."""
     return json.dumps(comparison.to_dict(), separators=(",", ":"))
+
+
+def comparison_exists(comparison_id: str) -> ConfigError:
+    """What `save_comparison(..., new=True)` raises for a taken id."""
+    return ConfigError(
+        f"a comparison with id {comparison_id!r} already exists; choose another id, or "
+        "delete_comparison() it first"
+    )
 
 
 def comparison_from_json(comparison_id: str, text: str) -> Comparison:
@@ -268,7 +277,10 @@ class ComparisonStore(Store, Protocol):
     the one with the same id), so one whose process stopped midway is still listed.
     """
 
-    async def save_comparison(self, comparison: Comparison) -> None: ...
+    async def save_comparison(self, comparison: Comparison, *, new: bool = False) -> None:
+        """Insert, or replace the comparison with the same id; with `new`, ConfigError when
+        the id is taken (atomically: of two processes claiming one id, one wins)."""
+        ...
 
     async def get_comparison(self, comparison_id: str) -> Comparison:
         """ComparisonNotFoundError for an id the store does not have."""

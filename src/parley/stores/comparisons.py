@@ -28,11 +28,18 @@ class ComparisonSQL:
 
     mark: str
 
-    def save(self, comparison: Comparison) -> tuple[str, tuple[Any, ...]]:
+    def save(self, comparison: Comparison, *, new: bool) -> tuple[str, tuple[Any, ...]]:
+        """An upsert; with `new`, a plain insert, which a taken id makes fail (unique key)."""
         m = self.mark
+        upsert = (
+            ""
+            if new
+            else " ON CONFLICT (comparison_id) DO UPDATE "
+            "SET created_at = excluded.created_at, data = excluded.data"
+        )
         return (
-            f"INSERT INTO comparisons (comparison_id, created_at, data) VALUES ({m}, {m}, {m}) "
-            "ON CONFLICT (comparison_id) DO UPDATE SET data = excluded.data",
+            f"INSERT INTO comparisons (comparison_id, created_at, data) VALUES ({m}, {m}, {m})"
+            + upsert,
             (
                 comparison.comparison_id,
                 to_micros(comparison.created_at),

@@ -11,6 +11,7 @@ from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, utcnow
 from parley.stores.base import (
     SessionQuery,
+    comparison_exists,
     decode_cursor,
     encode_cursor,
     to_micros,
@@ -111,7 +112,9 @@ class MemoryStore:
 
     # --- comparisons (values, so they are kept as they are) --------------------------------
 
-    async def save_comparison(self, comparison: Comparison) -> None:
+    async def save_comparison(self, comparison: Comparison, *, new: bool = False) -> None:
+        if new and comparison.comparison_id in self._comparisons:
+            raise comparison_exists(comparison.comparison_id)
         self._comparisons[comparison.comparison_id] = comparison
 
     async def get_comparison(self, comparison_id: str) -> Comparison:

@@ -27,6 +27,7 @@ from parley.messages import Message, Usage, message_from_json, message_to_json, 
 from parley.stores.base import (
     Lease,
     SessionQuery,
+    comparison_exists,
     comparison_from_json,
     encode_cursor,
     from_micros,
@@ -448,11 +449,13 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    async def save_comparison(self, comparison: Comparison) -> None:
-        sql, params = _COMPARISONS.save(comparison)
+    async def save_comparison(self, comparison: Comparison, *, new: bool = False) -> None:
+        sql, params = _COMPARISONS.save(comparison, new=new)
         try:
             async with self.pool.connection() as conn:
                 await conn.execute(sql, params)
+        except psycopg.errors.UniqueViolation:
+            raise comparison_exists(comparison.comparison_id) from None
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 

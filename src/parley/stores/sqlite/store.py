@@ -35,6 +35,7 @@ from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, Usage, utcnow
 from parley.stores.base import (
     SessionQuery,
+    comparison_exists,
     comparison_from_json,
     encode_cursor,
     from_micros,
@@ -472,9 +473,16 @@ class SQLiteStore:
 
     # --- comparisons ------------------------------------------------------------------------
 
-    async def save_comparison(self, comparison: Comparison) -> None:
-        sql, params = _COMPARISONS.save(comparison)
-        self._here(lambda conn: conn.execute(sql, params))
+    async def save_comparison(self, comparison: Comparison, *, new: bool = False) -> None:
+        sql, params = _COMPARISONS.save(comparison, new=new)
+
+        def write(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(sql, params)
+            except sqlite3.IntegrityError:
+                raise comparison_exists(comparison.comparison_id) from None
+
+        self._here(write)
 
     async def get_comparison(self, comparison_id: str) -> Comparison:
         sql, params = _COMPARISONS.get(comparison_id)
