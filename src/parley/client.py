@@ -256,13 +256,15 @@ class Client:
             comparison_id=comparison_id,
             max_prompt_chars=self.config.max_prompt_chars,
         )
-        self._runtime.check_running()
-        return await run_comparison(self, spec, on_reply)
+        return await run_comparison(self, self._comparisons(), spec, on_reply)
 
     def _comparisons(self) -> ComparisonStore:
         self._runtime.check_running()
         if not isinstance(self.store, ComparisonStore):
-            raise ConfigError(f"{self.store!r} does not keep comparisons")
+            raise ConfigError(
+                f"{self.store!r} does not keep comparisons (it lacks the ComparisonStore "
+                "methods); use one of parley's stores: sqlite://, memory:// or postgresql://"
+            )
         return self.store
 
     async def get_comparison(self, comparison_id: str) -> Comparison:

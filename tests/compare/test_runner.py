@@ -442,3 +442,28 @@ async def test_a_cancelled_comparison_keeps_what_was_answered(tmp_path: Path) ->
     assert echo_reply.ok
     assert kept.reply(0, "gate:slow") is None
     assert "incomplete" in kept.to_html()
+
+
+class SessionsOnly:
+    """A store of one's own that keeps sessions but not comparisons."""
+
+    def __init__(self) -> None:
+        self._inner = MemoryStore()
+        self.open = self._inner.open
+        self.close = self._inner.close
+        self.create_session = self._inner.create_session
+        self.get_session = self._inner.get_session
+        self.list_sessions = self._inner.list_sessions
+        self.update_session = self._inner.update_session
+        self.delete_session = self._inner.delete_session
+        self.append_messages = self._inner.append_messages
+        self.read_messages = self._inner.read_messages
+
+
+async def test_a_store_without_comparisons_is_told_so() -> None:
+    async with Client(store=SessionsOnly(), config=ClientConfig(config_files=False)) as client:
+        with pytest.raises(ConfigError, match="does not keep comparisons"):
+            await client.compare(["hi"], models=["echo"])
+        with pytest.raises(ConfigError, match="does not keep comparisons"):
+            await client.list_comparisons()
+        assert len(await client.list_sessions()) == 0

@@ -110,7 +110,10 @@ def _texts(name: str, values: Sequence[str], what: str) -> tuple[str, ...]:
 
 
 async def run_comparison(
-    client: Client, spec: ComparisonSpec, on_reply: OnReply | None = None
+    client: Client,
+    store: ComparisonStore,
+    spec: ComparisonSpec,
+    on_reply: OnReply | None = None,
 ) -> Comparison:
     """Create the sessions, run every model's turns concurrently, and keep the result.
 
@@ -121,12 +124,6 @@ async def run_comparison(
     the comparison is saved as turns end (at most every `_SAVE_EVERY` seconds) and when it
     ends, so a crash loses only the last moments' measurements (the sessions keep the replies).
     """
-    store = client.store
-    if not isinstance(store, ComparisonStore):
-        raise ConfigError(
-            f"{store!r} does not keep comparisons (it lacks the ComparisonStore methods); "
-            "use one of parley's stores: sqlite://, memory:// or postgresql://"
-        )
     record = _Record(
         store,
         Comparison(
