@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -71,6 +72,9 @@ def test_lookups_say_what_is_wrong() -> None:
     with pytest.raises(ConfigError, match="repeat must be between 0 and 1"):
         COMPARISON.reply(0, "a", repeat=2)
     assert not COMPARISON.finished
+    unstarted = dataclasses.replace(COMPARISON, runs=())  # stopped before its sessions
+    assert unstarted.reply(0, "a", repeat=1) is None
+    assert "not answered" in unstarted.to_html()
 
 
 def test_the_json_form_reads_back_equal_and_refuses_other_data() -> None:

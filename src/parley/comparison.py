@@ -192,8 +192,10 @@ class Comparison:
         if not 0 <= turn < len(self.turns):
             raise ConfigError(f"turn must be between 0 and {len(self.turns) - 1}, not {turn}")
         runs = self.runs_of(model)
-        if not 0 <= repeat < len(runs):
-            raise ConfigError(f"repeat must be between 0 and {len(runs) - 1}, not {repeat}")
+        if not 0 <= repeat < self.repeats:
+            raise ConfigError(f"repeat must be between 0 and {self.repeats - 1}, not {repeat}")
+        if repeat >= len(runs):  # stopped before its sessions were made
+            return None
         replies = runs[repeat].replies
         return replies[turn] if turn < len(replies) else None
 

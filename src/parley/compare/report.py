@@ -231,8 +231,8 @@ def _replies(c: Comparison) -> str:
         columns = []
         for model in c.models:
             boxes = [
-                _reply(model, n, run.repeat, c.reply(n, model, run.repeat), colors[model])
-                for run in c.runs_of(model)
+                _reply(model, n, repeat, c.reply(n, model, repeat), colors[model])
+                for repeat in range(c.repeats)
             ]
             columns.append(f"<div>{''.join(boxes)}</div>")
         grid = f"grid-template-columns: repeat({len(c.models)}, minmax(0, 1fr))"
