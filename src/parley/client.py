@@ -23,7 +23,7 @@ from parley.runtime.bus import Handler, Unsubscribe
 from parley.runtime.engine import Runtime
 from parley.session import Session
 from parley.stores import Store, default_store_url, store_from_url
-from parley.stores.base import MAX_PAGE_SIZE, ComparisonStore, SessionQuery, decode_cursor
+from parley.stores.base import ComparisonStore, SessionQuery, check_page
 from parley.tools import PermissionHandler, Tool
 
 __all__ = ["Client"]
@@ -275,10 +275,7 @@ class Client:
         self, *, limit: int = 50, cursor: str | None = None
     ) -> ComparisonPage:
         """A page of comparisons, newest first; pass the page's `next_cursor` back for more."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ConfigError(f"limit must be an int between 1 and {MAX_PAGE_SIZE}, not {limit!r}")
-        if cursor is not None:
-            decode_cursor(cursor)
+        check_page(limit, cursor)
         return await self._comparisons().list_comparisons(limit, cursor)
 
     async def delete_comparison(self, comparison_id: str, *, sessions: bool = True) -> None:

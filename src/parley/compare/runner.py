@@ -155,11 +155,8 @@ async def run_comparison(
 
     async def drive(index: int, session: Session) -> None:
         for prompt in spec.turns:
-            if gate is None:
+            async with gate or contextlib.nullcontext():
                 reply = await _turn(session, prompt, spec.timeout)
-            else:
-                async with gate:
-                    reply = await _turn(session, prompt, spec.timeout)
             run = record.add(index, reply)
             if on_reply is not None:
                 try:

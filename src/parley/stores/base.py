@@ -29,6 +29,7 @@ __all__ = [
     "SessionQuery",
     "SharedStore",
     "Store",
+    "check_page",
     "comparison_exists",
     "comparison_from_json",
     "comparison_to_json",
@@ -71,16 +72,22 @@ class SessionQuery:
     """Only sessions whose metadata has this key, whatever its value."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int):
-            raise ConfigError(f"limit must be an int, not {self.limit!r}")
-        if not 1 <= self.limit <= MAX_PAGE_SIZE:
-            raise ConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
-        if self.cursor is not None:
-            decode_cursor(self.cursor)  # fail at the call, not deep in a store
+        check_page(self.limit, self.cursor)
 
     @property
     def after(self) -> tuple[int, str] | None:
         return decode_cursor(self.cursor) if self.cursor is not None else None
+
+
+def check_page(limit: object, cursor: str | None) -> None:
+    """ConfigError for a page size out of range or a cursor no page gave: at the call, not
+    deep in a store (sessions and comparisons page alike)."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise ConfigError(f"limit must be an int, not {limit!r}")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {limit}")
+    if cursor is not None:
+        decode_cursor(cursor)
 
 
 def total_usage(messages: Sequence[Message]) -> Usage:
@@ -273,8 +280,9 @@ class SharedStore(Store, Protocol):
 class ComparisonStore(Store, Protocol):
     """A store that also keeps comparisons (`Client.compare`); every built-in store does.
 
-    A comparison is saved when it starts and again when it ends (`save_comparison` replaces
-    the one with the same id), so one whose process stopped midway is still listed.
+    A comparison is inserted when it starts (`new=True`: that claims its id), then saved again
+    as its turns end and when it ends (each save replaces the last), so one whose process
+    stopped midway is still listed.
     """
 
     async def save_comparison(self, comparison: Comparison, *, new: bool = False) -> None:

@@ -53,12 +53,11 @@ class ComparisonSQL:
     def list(self, limit: int, cursor: str | None) -> tuple[str, tuple[Any, ...]]:
         """One row more than `limit`, which tells whether there is a next page."""
         m = self.mark
-        where, params = "", ()  # type: tuple[str, tuple[Any, ...]]
+        where = ""
+        params: tuple[Any, ...] = ()
         if cursor is not None:
-            where, params = (
-                f" WHERE (created_at, comparison_id) < ({m}, {m})",
-                decode_cursor(cursor),
-            )
+            where = f" WHERE (created_at, comparison_id) < ({m}, {m})"
+            params = decode_cursor(cursor)
         return (
             f"SELECT comparison_id, data FROM comparisons{where} "
             f"ORDER BY created_at DESC, comparison_id DESC LIMIT {m}",
