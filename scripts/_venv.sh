@@ -12,6 +12,6 @@ fi
 stamp=.venv/.parley-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -e ".[dev]" --group copilot
   touch "$stamp"
 fi

@@ -56,6 +56,7 @@ EXPECTED = [
     "ToolCallPart",
     "ToolExecutionCompleteEvent",
     "ToolExecutionStartEvent",
+    "ToolInvocation",
     "ToolLoopError",
     "ToolResultPart",
     "TurnAbortedError",

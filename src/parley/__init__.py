@@ -61,7 +61,7 @@ from parley.info import SessionInfo, SessionPage
 from parley.messages import Message, MessageOptions, TextPart, ToolCallPart, ToolResultPart, Usage
 from parley.session import Session
 from parley.stores.base import Store
-from parley.tools import PermissionRequest, Tool, approve_all, tool
+from parley.tools import PermissionRequest, Tool, ToolInvocation, approve_all, tool
 
 __version__ = "0.1.0"
 
@@ -117,6 +117,7 @@ __all__ = [
     "ToolCallPart",
     "ToolExecutionCompleteEvent",
     "ToolExecutionStartEvent",
+    "ToolInvocation",
     "ToolLoopError",
     "ToolResultPart",
     "TurnAbortedError",

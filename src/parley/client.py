@@ -90,6 +90,11 @@ class Client:
         return len(self._runtime.table)
 
     @property
+    def default_model(self) -> str:
+        """The model of sessions created without one."""
+        return self._runtime.default_model
+
+    @property
     def models(self) -> ModelRegistry:
         """The model registry: which providers serve which model strings."""
         return self._runtime.registry

@@ -35,6 +35,7 @@ __all__ = [
     "PermissionRequest",
     "Tool",
     "ToolArgumentsError",
+    "ToolInvocation",
     "approve_all",
     "tool",
 ]
@@ -78,7 +79,9 @@ class Tool:
     """The JSON schema of the arguments object."""
     function: Callable[..., Any]
     timeout: float = DEFAULT_TOOL_TIMEOUT
-    _model: type[pydantic.BaseModel] = field(repr=False, compare=False)
+    _model: type[pydantic.BaseModel] | None = field(repr=False, compare=False)
+    """The arguments' pydantic model; None for a tool made `from_schema`, whose function
+    takes one `ToolInvocation` and checks the arguments itself."""
 
     @classmethod
     def from_function(
@@ -133,8 +136,46 @@ class Tool:
             _model=model,
         )
 
+    @classmethod
+    def from_schema(
+        cls,
+        *,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        function: Callable[[ToolInvocation], Any],
+        timeout: float = DEFAULT_TOOL_TIMEOUT,
+    ) -> Tool:
+        """A tool from a JSON schema and a function of one `ToolInvocation` (sync or async).
+
+        For tools described elsewhere (another process, an MCP server, a Copilot SDK client):
+        parley checks only that the arguments are an object; the function checks the rest.
+        """
+        if not _NAME.match(name):
+            raise ConfigError(f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
+        if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+            raise ConfigError(
+                f"tool {name!r}: parameters must be a JSON schema of an object, not {parameters!r}"
+            )
+        if not callable(function):
+            raise ConfigError(f"tool {name!r}: function must be callable, not {function!r}")
+        if timeout <= 0:
+            raise ConfigError(f"a tool's timeout must be > 0 seconds, not {timeout}")
+        return cls(
+            name=name,
+            description=description or name,
+            parameters={"type": "object", "properties": {}, **parameters},
+            function=function,
+            timeout=timeout,
+            _model=None,
+        )
+
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments converted to the function's types; ToolArgumentsError says what's off."""
+        if self._model is None:
+            if not isinstance(arguments, dict):
+                raise ToolArgumentsError(f"invalid arguments for {self.name}: not an object")
+            return arguments
         try:
             parsed = self._model.model_validate(arguments)
         except pydantic.ValidationError as exc:
@@ -145,18 +186,25 @@ class Tool:
             raise ToolArgumentsError(f"invalid arguments for {self.name}: {problems}") from None
         return {name: getattr(parsed, name) for name in type(parsed).model_fields}
 
-    async def run(self, arguments: dict[str, Any]) -> str:
+    async def run(
+        self, arguments: dict[str, Any], *, session_id: str = "", call_id: str = ""
+    ) -> str:
         """Validate, call (in a thread when the function is sync), and render the result."""
         values = self.validate(arguments)
+        if self._model is None:  # from_schema: one ToolInvocation
+            invocation = ToolInvocation(
+                session_id=session_id, call_id=call_id, tool_name=self.name, arguments=values
+            )
+            call = functools.partial(self.function, invocation)
+        else:
+            call = functools.partial(self.function, **values)
         if inspect.iscoroutinefunction(self.function):
-            result = await self.function(**values)
+            result = await call()
         else:
             # Threads of their own: a sync tool that overran its timeout cannot be stopped and
             # keeps its thread, which must not starve the loop's default pool (DNS lookups).
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                _executor(), functools.partial(self.function, **values)
-            )
+            result = await loop.run_in_executor(_executor(), call)
             if inspect.isawaitable(result):
                 result = await result
         return render_result(result)
@@ -202,6 +250,16 @@ def tool(
         return Tool.from_function(fn, name=name, description=description, timeout=timeout)
 
     return decorate
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolInvocation:
+    """One call of a tool made with `Tool.from_schema`: what its function receives."""
+
+    session_id: str
+    call_id: str
+    tool_name: str
+    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -90,6 +90,11 @@ class ModelRegistry:
         return registered
 
     @property
+    def aliases(self) -> dict[str, str]:
+        """Short model names and the model strings they stand for."""
+        return dict(self._aliases)
+
+    @property
     def names(self) -> list[str]:
         return sorted({*self._configs, *self._adapters})
 

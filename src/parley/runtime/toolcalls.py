@@ -110,7 +110,10 @@ async def _run_one(
         if not allowed:
             raise _Refused(f"permission to run {call.name!r} was denied")
         limit = tool.timeout
-        content = await asyncio.wait_for(tool.run(dict(call.arguments)), limit)
+        content = await asyncio.wait_for(
+            tool.run(dict(call.arguments), session_id=live.session_id, call_id=call.call_id),
+            limit,
+        )
         failed = False
     except asyncio.CancelledError:
         content = CANCELLED  # the call still gets its answer; the task ends here
