@@ -25,6 +25,9 @@ from parley.stores import MemoryStore, SQLiteStore, Store
 from parley.stores.postgres import PostgresStore
 from parley.testing import FakeLLMServer, ScriptedModel
 
+# The `parley serve` fixtures (runtime processes, official Copilot SDK clients).
+pytest_plugins = ("copilot_runtime",)
+
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:

@@ -16,8 +16,8 @@ from copilot.session_events import (
     SessionIdleData,
     UserMessageData,
 )
-from runtime_process import Sdk
 
+from copilot_runtime import Sdk
 from parley import Client
 
 pytestmark = pytest.mark.slow
