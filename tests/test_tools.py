@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 import pytest
 
-from parley import ConfigError, Tool, approve_all, tool
+from parley import ConfigError, Tool, ToolInvocation, approve_all, tool
 from parley.tools import PermissionRequest, ToolArgumentsError, render_result
 
 
@@ -115,3 +115,46 @@ def test_functions_that_cannot_be_tools_say_why(make: object, message: str) -> N
 def test_approve_all_allows() -> None:
     request = PermissionRequest(session_id="s", tool_name="t", arguments={}, call_id="c")
     assert approve_all(request) is True
+
+
+async def test_a_tool_from_a_json_schema_gets_one_invocation() -> None:
+    seen: list[ToolInvocation] = []
+
+    async def handler(invocation: ToolInvocation) -> dict[str, str]:
+        seen.append(invocation)
+        return {"echo": invocation.arguments["q"]}
+
+    lookup = Tool.from_schema(
+        name="lookup",
+        description="Look something up",
+        parameters={"type": "object", "properties": {"q": {"type": "string"}}},
+        function=handler,
+    )
+    assert lookup.parameters["properties"] == {"q": {"type": "string"}}
+    assert await lookup.run({"q": "x"}, session_id="s", call_id="c") == '{"echo": "x"}'
+    assert seen == [
+        ToolInvocation(session_id="s", call_id="c", tool_name="lookup", arguments={"q": "x"})
+    ]
+    with pytest.raises(ToolArgumentsError, match="not an object"):
+        lookup.validate([1, 2])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "bad name"}, "letters, digits"),
+        ({"parameters": {"type": "array"}}, "schema of an object"),
+        ({"function": "not callable"}, "must be callable"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
+def test_from_schema_refuses_what_cannot_work(kwargs: dict[str, Any], message: str) -> None:
+    given: dict[str, Any] = {
+        "name": "ok",
+        "description": "",
+        "parameters": {"type": "object"},
+        "function": lambda invocation: "",
+        **kwargs,
+    }
+    with pytest.raises(ConfigError, match=message):
+        Tool.from_schema(**given)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from typing import Annotated
 
@@ -102,6 +103,9 @@ def serve(
         config = ClientConfig(default_model=model)
         async with Client(store=store or State.store, config=config, idle_ttl=ttl) as client:
             server = CopilotServer(client, token=token or None)
+            loop = asyncio.get_running_loop()
+            for stop_signal in (signal.SIGTERM, signal.SIGINT):  # the Node SDK ends us with SIGTERM
+                loop.add_signal_handler(stop_signal, server.shutdown.set)
             if frames is not None:
                 await serve_stdio(server, stdout_fd=frames)
             else:

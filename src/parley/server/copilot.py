@@ -73,6 +73,7 @@ class CopilotServer:
             "session.model.switchTo": self._switch_model,
             "session.getMetadata": self._get_metadata,
             "session.getLastId": self._get_last_id,
+            "session.options.update": self._update_options,
             "session.tools.handlePendingToolCall": self._answer_tool,
             "session.permissions.handlePendingPermissionRequest": self._answer_permission,
         }
@@ -97,15 +98,21 @@ class CopilotServer:
             assert connection is not None
             return await self._call(connection, method, params)
 
-        peer = Peer(reader, writer, on_request=on_request, map_error=map_error, name=name)
+        def release() -> None:  # no more requests come: its tool calls fail, its events stop
+            assert connection is not None
+            self.connections.discard(connection)
+            for session_id in tuple(connection.sessions):
+                self._let_go(connection, session_id)
+
+        peer = Peer(
+            reader, writer, on_request=on_request, map_error=map_error, on_eof=release, name=name
+        )
         connection = Connection(peer=peer, name=name, authenticated=trusted or self.token is None)
         self.connections.add(connection)
         try:
             await peer.run()
         finally:
-            self.connections.discard(connection)
-            for session_id in tuple(connection.sessions):
-                self._let_go(connection, session_id)
+            release()
 
     async def _call(self, connection: Connection, method: str, params: dict[str, Any]) -> Any:
         handler = self._methods.get(method)
@@ -356,6 +363,15 @@ class CopilotServer:
     async def _get_last_id(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         page = await self.client.list_sessions(limit=1)
         return {"sessionId": page[0].session_id if len(page) else None}
+
+    async def _update_options(
+        self, connection: Connection, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Copilot's per-session runtime options (co-author lines, skipped prompts...) have no
+        meaning for parley; accepting them lets SDK modes such as ``mode="empty"`` work."""
+        args = p.parse(p.SessionRef, "session.options.update", params)
+        await self._open(connection, args.session_id)
+        return {"success": True}
 
     # --- answers from clients -----------------------------------------------------------------
 

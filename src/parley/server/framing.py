@@ -34,13 +34,15 @@ class FrameTooLargeError(Exception):
     """A frame's body was larger than the limit; it was read and thrown away, and the stream
     is still in step."""
 
-    def __init__(self, size: int, limit: int) -> None:
+    def __init__(self, size: int, limit: int, head: bytes = b"") -> None:
         super().__init__(
             f"a frame of {size} bytes is over the limit of {limit} bytes; "
             "send smaller messages (a long prompt belongs in several turns or an attachment)"
         )
         self.size = size
         self.limit = limit
+        self.head = head
+        """The body's first bytes, where a request's id usually is, so the error can answer it."""
 
 
 def encode_frame(body: bytes) -> bytes:
@@ -66,18 +68,20 @@ async def read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME_BYTES)
     FrameTooLargeError (after skipping the body) when one frame is over `limit` bytes.
     """
     length: int | None = None
+    headers = 0
     for _ in range(_MAX_HEADER_LINES):
         try:
             line = await _header_line(reader)
         except EOFError:
-            if length is None:
+            if not headers:
                 return None
             raise FrameError("the stream ended inside a frame header") from None
         line = line.rstrip(b"\r\n")
         if not line:
-            if length is None:
+            if not headers:
                 continue  # blank lines between frames are harmless
             break
+        headers += 1
         name, sep, value = line.partition(b":")
         if not sep:
             raise FrameError(f"expected a 'Content-Length: N' header, got {line[:80]!r}")
@@ -94,10 +98,11 @@ async def read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME_BYTES)
         raise FrameError("a frame without a Content-Length header")
     try:
         if length > limit:
-            left = length
+            head = await reader.readexactly(min(length, _SKIP_CHUNK))
+            left = length - len(head)
             while left:
                 left -= len(await reader.readexactly(min(left, _SKIP_CHUNK)))
-            raise FrameTooLargeError(length, limit)
+            raise FrameTooLargeError(length, limit, head[:1024])
         return await reader.readexactly(length)
     except asyncio.IncompleteReadError as exc:
         raise FrameError(

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -85,6 +86,7 @@ class Peer:
         on_request: RequestHandler | None = None,
         on_notification: NotificationHandler | None = None,
         map_error: ErrorMapper | None = None,
+        on_eof: Callable[[], None] | None = None,
         max_frame: int = MAX_FRAME_BYTES,
         name: str = "peer",
     ) -> None:
@@ -93,6 +95,7 @@ class Peer:
         self._on_request = on_request
         self._on_notification = on_notification
         self._map_error = map_error
+        self._on_eof = on_eof
         self._max_frame = max_frame
         self.name = name
         self._ids = itertools.count(1)
@@ -140,17 +143,26 @@ class Peer:
     # --- reading ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Read and dispatch messages until the other side closes or the stream breaks."""
+        """Read and dispatch messages until the other side closes or the stream breaks.
+
+        At a clean end of input the requests already received are still answered (a client
+        may close its side and read on: stdio does), after `on_eof` lets go of whatever
+        waits on that client; a broken stream cancels them.
+        """
         try:
             while True:
                 try:
                     body = await read_frame(self._reader, self._max_frame)
                 except FrameTooLargeError as exc:
-                    self._write(_error_reply(None, RpcError(INVALID_REQUEST, str(exc))))
+                    request_id = _id_in(exc.head)
+                    self._write(_error_reply(request_id, RpcError(INVALID_REQUEST, str(exc))))
                     continue
                 if body is None:
-                    return
+                    break
                 self._dispatch(body)
+            if self._on_eof is not None:
+                self._on_eof()
+            await asyncio.gather(*self._handling.values(), return_exceptions=True)
         except FrameError as exc:
             log.warning("%s: closing the connection: %s", self.name, exc)
         except (ConnectionError, OSError) as exc:
@@ -267,6 +279,18 @@ class Peer:
             return mapped
         log.exception("%s: %s failed", self.name, method)
         return RpcError(INTERNAL_ERROR, f"{method} failed: {type(exc).__name__}: {exc}")
+
+
+_ID = re.compile(
+    rb'^\s*\{(?:\s*"jsonrpc"\s*:\s*"2\.0"\s*,)?\s*"id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)'
+)
+
+
+def _id_in(head: bytes) -> Any:
+    """The id of a request too large to read, when it comes first (the SDKs write it so), so
+    its caller gets the error at once instead of waiting for its timeout; else None."""
+    match = _ID.match(head)
+    return json.loads(match.group(1)) if match else None
 
 
 def _error_reply(request_id: Any, error: RpcError) -> dict[str, Any]:

@@ -28,7 +28,6 @@ delete env.COPILOT_SDK_DEFAULT_CONNECTION;
 const client = new CopilotClient({
   connection: RuntimeConnection.forStdio({ path: runtimePath, args: ["--store", storeUrl], env }),
   logLevel,
-  useLoggedInUser: false,
 });
 
 const plan = [
@@ -52,8 +51,11 @@ const describe = (event) =>
 const listIds = async () => (await client.listSessions()).map((meta) => meta.sessionId);
 
 await client.start();
-// The child the SDK spawned (a private field in the SDK's types): record how it ends.
+// The child the SDK spawned (a private field in the SDK's types): record what it ran and how it
+// ended. The SDK's stop() sends runtime.shutdown, then kills the child (SIGTERM) if it is still
+// running, without waiting for it to exit on its own.
 const child = client.cliProcess;
+const runtimeSpawned = child ? child.spawnfile : null;
 const runtimeExit = new Promise((resolve) => {
   if (!child) {
     resolve(null);
@@ -64,32 +66,40 @@ const runtimeExit = new Promise((resolve) => {
   }
 });
 
-const sessions = [];
-for (const step of plan) {
-  const config = { model: step.model, onPermissionRequest: approveAll };
-  if (step.sessionId) {
-    config.sessionId = step.sessionId;
-  }
-  sessions.push({ step, session: await client.createSession(config) });
-}
-
+// On any failure: kill the runtime at once, then fail (exit 1, the error on stderr).
 const results = {};
-for (const { step, session } of sessions) {
-  results[step.key] = {
-    sessionId: session.sessionId,
-    model: step.model,
-    opening: step.opening,
-    followUp: FOLLOW_UP,
-    openingReply: describe(await session.sendAndWait(step.opening, SEND_TIMEOUT_MS)),
-  };
-}
-for (const { step, session } of sessions) {
-  results[step.key].followUpReply = describe(await session.sendAndWait(FOLLOW_UP, SEND_TIMEOUT_MS));
-}
+let listedBefore;
+let listedAfter;
+try {
+  const sessions = [];
+  for (const step of plan) {
+    const config = { model: step.model, onPermissionRequest: approveAll };
+    if (step.sessionId) {
+      config.sessionId = step.sessionId;
+    }
+    sessions.push({ step, session: await client.createSession(config) });
+  }
 
-const listedBefore = await listIds();
-await client.deleteSession("user-123-chat");
-const listedAfter = await listIds();
+  for (const { step, session } of sessions) {
+    results[step.key] = {
+      sessionId: session.sessionId,
+      model: step.model,
+      opening: step.opening,
+      followUp: FOLLOW_UP,
+      openingReply: describe(await session.sendAndWait(step.opening, SEND_TIMEOUT_MS)),
+    };
+  }
+  for (const { step, session } of sessions) {
+    results[step.key].followUpReply = describe(await session.sendAndWait(FOLLOW_UP, SEND_TIMEOUT_MS));
+  }
+
+  listedBefore = await listIds();
+  await client.deleteSession("user-123-chat");
+  listedAfter = await listIds();
+} catch (error) {
+  await client.forceStop();
+  throw error;
+}
 const stopErrors = (await client.stop()).map((error) => String(error.message ?? error));
 
 process.stdout.write(
@@ -98,6 +108,7 @@ process.stdout.write(
     listedBefore,
     listedAfter,
     stopErrors,
+    runtimeSpawned,
     runtimeExit: await runtimeExit,
   })}\n`,
 );

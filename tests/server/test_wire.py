@@ -1,0 +1,187 @@
+"""parley's events and histories in Copilot shapes: every one parses with the official SDK's
+own event parser (an event it cannot parse is dropped by the SDK, silently)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from copilot.generated.session_events import SessionEvent as CopilotEvent
+from copilot.generated.session_events import SessionEventType
+
+from parley.events import (
+    AbortData,
+    AbortEvent,
+    AssistantMessageData,
+    AssistantMessageDeltaEvent,
+    AssistantMessageEvent,
+    AssistantTurnEndEvent,
+    AssistantTurnStartEvent,
+    AssistantUsageEvent,
+    MessageDeltaData,
+    SessionErrorData,
+    SessionErrorEvent,
+    SessionEvent,
+    SessionIdleEvent,
+    SessionResumeData,
+    SessionResumeEvent,
+    SessionStartData,
+    SessionStartEvent,
+    ToolExecutionCompleteData,
+    ToolExecutionCompleteEvent,
+    ToolExecutionStartData,
+    ToolExecutionStartEvent,
+    TurnData,
+    UsageData,
+    UserMessageData,
+    UserMessageEvent,
+)
+from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, Usage
+from parley.server.wire import copilot_event, history_events, server_event
+
+SID = "s-1"
+
+
+def _parse(wire: dict[str, Any]) -> CopilotEvent:
+    event = CopilotEvent.from_dict(wire)
+    assert event.type != SessionEventType.UNKNOWN, wire["type"]
+    return event
+
+
+def test_every_parley_event_parses_as_a_copilot_event() -> None:
+    events: list[SessionEvent] = [
+        SessionStartEvent(session_id=SID, data=SessionStartData(model="echo", title="t")),
+        SessionResumeEvent(session_id=SID, data=SessionResumeData(model="echo", message_count=4)),
+        UserMessageEvent(session_id=SID, data=UserMessageData(message_id="u1", content="hi")),
+        AssistantTurnStartEvent(session_id=SID, data=TurnData(turn_id="t1")),
+        AssistantMessageDeltaEvent(
+            session_id=SID, data=MessageDeltaData(message_id="m1", delta_content="he")
+        ),
+        ToolExecutionStartEvent(
+            session_id=SID,
+            data=ToolExecutionStartData(tool_call_id="c1", tool_name="f", arguments={"a": 1}),
+        ),
+        ToolExecutionCompleteEvent(
+            session_id=SID,
+            data=ToolExecutionCompleteData(
+                tool_call_id="c1", tool_name="f", success=True, result="ok", duration_ms=3.5
+            ),
+        ),
+        ToolExecutionCompleteEvent(
+            session_id=SID,
+            data=ToolExecutionCompleteData(
+                tool_call_id="c2", tool_name="f", success=False, error="boom"
+            ),
+        ),
+        AssistantMessageEvent(
+            session_id=SID,
+            data=AssistantMessageData(message_id="m1", content="hello", model="echo"),
+        ),
+        AssistantUsageEvent(
+            session_id=SID,
+            data=UsageData(
+                model="echo",
+                input_tokens=10,
+                output_tokens=5,
+                cost=0.25,
+                duration_ms=120.0,
+                cached_tokens=2,
+                time_to_first_token_ms=30.0,
+            ),
+        ),
+        AssistantTurnEndEvent(session_id=SID, data=TurnData(turn_id="t1")),
+        SessionErrorEvent(
+            session_id=SID, data=SessionErrorData(error_type="RateLimitError", message="slow down")
+        ),
+        AbortEvent(session_id=SID, data=AbortData(reason="abort() was called")),
+        SessionIdleEvent(session_id=SID),
+    ]
+    parsed = [_parse(copilot_event(e, originating_message_id="u1")) for e in events]
+    assert [p.type.value for p in parsed] == [e.type for e in events]
+    assert [str(p.id) for p in parsed] == [e.id for e in events]
+    by_type = {p.type.value: p.data for p in parsed}
+    assert by_type["assistant.message"].originating_message_id == "u1"  # type: ignore[union-attr]
+    usage = by_type["assistant.usage"]
+    assert (usage.input_tokens, usage.output_tokens, usage.cost) == (10, 5, 0.25)  # type: ignore[union-attr]
+    assert usage.duration == timedelta(milliseconds=120)  # type: ignore[union-attr]
+    assert usage.time_to_first_token == timedelta(milliseconds=30)  # type: ignore[union-attr]
+    assert by_type["session.start"].selected_model == "echo"  # type: ignore[union-attr]
+    assert by_type["session.resume"].event_count == 4  # type: ignore[union-attr]
+    failed = [p.data for p in parsed if p.type.value == "tool.execution_complete"][1]
+    assert failed.error.message == "boom"  # type: ignore[union-attr]
+    assert parsed[-1].ephemeral is True
+
+
+def test_server_events_parse() -> None:
+    cases: list[tuple[str, dict[str, Any]]] = [
+        (
+            "external_tool.requested",
+            {
+                "requestId": "r1",
+                "sessionId": SID,
+                "toolCallId": "c1",
+                "toolName": "f",
+                "arguments": {},
+            },
+        ),
+        ("external_tool.completed", {"requestId": "r1"}),
+        (
+            "permission.requested",
+            {
+                "requestId": "r2",
+                "permissionRequest": {
+                    "kind": "custom-tool",
+                    "toolCallId": "c1",
+                    "toolName": "f",
+                    "toolDescription": "d",
+                    "args": {},
+                },
+            },
+        ),
+        ("permission.completed", {"requestId": "r2", "result": {"kind": "approved"}}),
+    ]
+    for kind, data in cases:
+        assert _parse(server_event(kind, data, parent_id=None)).type.value == kind
+
+
+def test_a_history_becomes_a_chain_of_stable_events() -> None:
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    usage = Usage(input_tokens=3, output_tokens=4, cost=None)
+    history = [
+        Message.user("weather?", id="not-a-uuid"),
+        Message(
+            id="2b8f4a34-7d3e-4c4e-9f8a-2f4c7b6d9e01",
+            role="assistant",
+            parts=(ToolCallPart(call_id="c1", name="weather", arguments={"city": "Oslo"}),),
+            created_at=at,
+            model="gpt",
+        ),
+        Message(
+            id="3c8f4a34-7d3e-4c4e-9f8a-2f4c7b6d9e01",
+            role="tool",
+            parts=(ToolResultPart(call_id="c1", content="cold"),),
+            created_at=at,
+        ),
+        Message(
+            id="4d8f4a34-7d3e-4c4e-9f8a-2f4c7b6d9e01",
+            role="assistant",
+            parts=(TextPart(text="It is cold."),),
+            created_at=at,
+            model="gpt",
+            usage=usage,
+            interrupted=True,
+        ),
+    ]
+    events = history_events(history)
+    assert events == history_events(history)  # stable ids
+    parsed = [_parse(e) for e in events]
+    assert [p.type.value for p in parsed] == [
+        "user.message",
+        "assistant.message",
+        "tool.execution_complete",
+        "assistant.message",
+    ]
+    assert [e["parentId"] for e in events] == [None, *(e["id"] for e in events[:-1])]
+    assert parsed[1].data.tool_requests[0].name == "weather"  # type: ignore[union-attr,index]
+    assert parsed[3].data.content == "It is cold."  # type: ignore[union-attr]
+    assert parsed[3].data.originating_message_id == "not-a-uuid"  # type: ignore[union-attr]
