@@ -180,12 +180,15 @@ async def test_errors_are_typed_and_clear(sdk: Sdk) -> None:
         await client.create_session(on_permission_request=approve, session_id="taken")
         with pytest.raises(Exception, match="taken") as taken:
             await client.create_session(on_permission_request=approve, session_id="taken")
-        assert getattr(taken.value, "data", {}) == {"errorType": "SessionExistsError"}
+        assert getattr(taken.value, "data", {})["errorType"] == "SessionExistsError"
         with pytest.raises(Exception, match="session id") as bad:
             await client.create_session(on_permission_request=approve, session_id="bad id/..")
-        assert getattr(bad.value, "data", {}) == {"errorType": "InvalidSessionIdError"}
+        assert getattr(bad.value, "data", {})["errorType"] == "InvalidSessionIdError"
         with pytest.raises(Exception, match=r"not found|no session") as missing:
             await client.resume_session("never-made", on_permission_request=approve)
-        assert getattr(missing.value, "data", {}) == {"errorType": "SessionNotFoundError"}
+        assert getattr(missing.value, "data", {}) == {
+            "errorType": "SessionNotFoundError",
+            "sessionId": "never-made",
+        }
         models = await client.list_models()
         assert "echo" in [m.id for m in models]

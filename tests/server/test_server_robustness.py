@@ -135,7 +135,7 @@ async def test_unknown_methods_and_bad_params_say_what_is_wrong(db: str) -> None
         wire.send({"jsonrpc": "2.0", "id": 99, "method": "ping", "params": [1]})
         assert (await wire.reply())["error"]["code"] == -32602
         error = (await wire.call("session.send", {"sessionId": "nobody", "prompt": "hi"}))["error"]
-        assert error["data"] == {"errorType": "SessionNotFoundError"}
+        assert error["data"] == {"errorType": "SessionNotFoundError", "sessionId": "nobody"}
 
 
 async def test_a_malformed_frame_ends_that_connection_only(db: str) -> None:

@@ -185,3 +185,63 @@ def test_a_history_becomes_a_chain_of_stable_events() -> None:
     assert parsed[1].data.tool_requests[0].name == "weather"  # type: ignore[union-attr,index]
     assert parsed[3].data.content == "It is cold."  # type: ignore[union-attr]
     assert parsed[3].data.originating_message_id == "not-a-uuid"  # type: ignore[union-attr]
+
+
+def test_events_and_histories_come_back_as_they_were() -> None:
+    """What parley's remote client reads: the inverse of each mapping."""
+    from parley.server.wire import event_from_copilot, messages_from_events
+
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    history = [
+        Message(
+            id="a0000000-0000-4000-8000-000000000001",
+            role="user",
+            parts=(TextPart(text="hi"),),
+            created_at=at,
+        ),
+        Message(
+            id="a0000000-0000-4000-8000-000000000002",
+            role="assistant",
+            parts=(
+                TextPart(text="let me look"),
+                ToolCallPart(call_id="c1", name="f", arguments={"x": 1}),
+            ),
+            created_at=at,
+            model="gpt",
+            usage=Usage(input_tokens=3, output_tokens=4, cached_tokens=1, cost=0.5),
+        ),
+        Message(
+            id="a0000000-0000-4000-8000-000000000003",
+            role="tool",
+            parts=(
+                ToolResultPart(call_id="c1", content="ok"),
+                ToolResultPart(call_id="c2", content="bad", is_error=True),
+            ),
+            created_at=at,
+        ),
+        Message(
+            id="a0000000-0000-4000-8000-000000000004",
+            role="assistant",
+            parts=(TextPart(text="cut"),),
+            created_at=at,
+            model="gpt",
+            interrupted=True,
+            error="aborted",
+        ),
+    ]
+    assert messages_from_events(history_events(history)) == history
+    for event in (
+        ToolExecutionCompleteEvent(
+            session_id=SID,
+            data=ToolExecutionCompleteData(
+                tool_call_id="c", tool_name="f", success=False, error="no", duration_ms=2.0
+            ),
+        ),
+        AbortEvent(session_id=SID, data=AbortData(reason="abort() was called")),
+        AssistantMessageEvent(
+            session_id=SID,
+            data=AssistantMessageData(message_id="m", content="x", model="echo"),
+        ),
+    ):
+        assert event_from_copilot(SID, copilot_event(event, originating_message_id="u")) == event
+    assert event_from_copilot(SID, server_event("permission.requested", {}, parent_id=None)) is None

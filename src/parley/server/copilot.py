@@ -37,11 +37,14 @@ Method = Callable[[Connection, dict[str, Any]], Awaitable[Any]]
 def map_error(exc: Exception) -> RpcError | None:
     """parley's errors as JSON-RPC errors: misuse is invalid params, the rest a runtime error;
     `data.errorType` names the class, so parley's remote client raises the same one."""
-    if isinstance(exc, UsageError):
-        return RpcError(INVALID_PARAMS, str(exc), {"errorType": type(exc).__name__})
-    if isinstance(exc, ParleyError):
-        return RpcError(RUNTIME_ERROR, str(exc), {"errorType": type(exc).__name__})
-    return None
+    if not isinstance(exc, ParleyError):
+        return None
+    data: dict[str, Any] = {"errorType": type(exc).__name__}
+    session_id = getattr(exc, "session_id", None)
+    if isinstance(session_id, str):
+        data["sessionId"] = session_id
+    code = INVALID_PARAMS if isinstance(exc, UsageError) else RUNTIME_ERROR
+    return RpcError(code, str(exc), data)
 
 
 class CopilotServer:
@@ -198,6 +201,7 @@ class CopilotServer:
             metadata=args.metadata or {},
             tools=tools,
             on_permission_request=hosted.check_permission,
+            **_settings(args),
         )
         hosted.session_id = session.session_id
         hosted.start(session)
@@ -212,13 +216,16 @@ class CopilotServer:
             hosted = HostedSession(args.session_id, self.pending, self._broadcast)
             tools = hosted.set_tools(args.tools, connection)
             session = await self.client.resume_session(
-                args.session_id, tools=tools, on_permission_request=hosted.check_permission
+                args.session_id,
+                tools=tools,
+                on_permission_request=hosted.check_permission,
+                **_settings(args),
             )
             hosted.start(session)
             self.hosted[args.session_id] = hosted
-        elif args.tools:  # this client's tools replace the ones another client gave
-            tools = hosted.set_tools(args.tools, connection)
-            await self.client.resume_session(args.session_id, tools=tools)
+        elif args.tools or _settings(args):  # this client's replace what another one gave
+            replaced = hosted.set_tools(args.tools, connection) if args.tools else None
+            await self.client.resume_session(args.session_id, tools=replaced, **_settings(args))
         self._attach(connection, hosted, args)
         return {"sessionId": args.session_id}
 
@@ -392,6 +399,17 @@ class CopilotServer:
         method = "session.permissions.handlePendingPermissionRequest"
         args = p.parse(p.AnswerPermission, method, params)
         return self._settle(args.request_id, "permission", {"result": args.result})
+
+
+def _settings(args: p.OpenOptions) -> dict[str, Any]:
+    """parley's own session settings that were given, as keyword arguments."""
+    given = {
+        "on_busy": args.on_busy,
+        "max_tool_rounds": args.max_tool_rounds,
+        "max_history_messages": args.max_history_messages,
+        "max_history_tokens": args.max_history_tokens,
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _close_soon(peer: Peer) -> None:

@@ -7,7 +7,7 @@ type is an invalid-params error naming it.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pydantic
 from pydantic.alias_generators import to_camel
@@ -54,11 +54,16 @@ class SystemMessage(_Params):
 
 
 class OpenOptions(_Params):
-    """What create and resume share: this connection's tools and how it takes events."""
+    """What create and resume share: this connection's tools and how it takes events, and
+    parley's own session settings (the Copilot SDKs do not send these)."""
 
     tools: list[ToolSpec] = pydantic.Field(default_factory=list)
     streaming: bool = False
     request_permission: bool = False
+    on_busy: Literal["enqueue", "reject"] | None = None
+    max_tool_rounds: int | None = None
+    max_history_messages: int | None = None
+    max_history_tokens: int | None = None
 
 
 class CreateSession(OpenOptions):

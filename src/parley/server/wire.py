@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from parley import __version__
-from parley.events import SessionEvent, event_to_dict
+from parley.events import SessionEvent, event_from_dict, event_to_dict
 from parley.info import SessionInfo
 from parley.messages import (
     Message,
@@ -30,9 +30,11 @@ from parley.messages import (
 __all__ = [
     "PRODUCER",
     "copilot_event",
+    "event_from_copilot",
     "history_events",
     "info_from_wire",
     "info_to_wire",
+    "messages_from_events",
     "server_event",
 ]
 
@@ -161,6 +163,9 @@ def history_events(messages: Iterable[Message]) -> list[dict[str, Any]]:
                 ]
             if message.usage is not None:
                 data["outputTokens"] = message.usage.output_tokens
+                data["usage"] = _usage_to_wire(message.usage)
+            if message.error is not None:
+                data["error"] = message.error
             add(_uuid(message.id), moment, "assistant.message", data)
         else:
             for part in message.parts:
@@ -173,6 +178,7 @@ def history_events(messages: Iterable[Message]) -> list[dict[str, Any]]:
                 )
                 add(_uuid(message.id, part.call_id), moment, "tool.execution_complete", {
                     "toolCallId": part.call_id, "success": not part.is_error, **outcome,
+                    "messageId": message.id,
                 })  # fmt: skip
     return events
 
@@ -190,12 +196,7 @@ def info_to_wire(info: SessionInfo, *, cwd: str) -> dict[str, Any]:
             "model": info.model,
             "title": info.title,
             "messageCount": info.message_count,
-            "usage": {
-                "inputTokens": info.usage.input_tokens,
-                "outputTokens": info.usage.output_tokens,
-                "cachedTokens": info.usage.cached_tokens,
-                "cost": info.usage.cost,
-            },
+            "usage": _usage_to_wire(info.usage),
             "metadata": dict(info.metadata),
             "systemMessage": info.system_message,
             "onBusy": info.on_busy,
@@ -215,14 +216,108 @@ def info_from_wire(entry: dict[str, Any]) -> SessionInfo:
         created_at=datetime.fromisoformat(entry["startTime"]),
         updated_at=datetime.fromisoformat(entry["modifiedTime"]),
         message_count=own["messageCount"],
-        usage=Usage(
-            input_tokens=usage["inputTokens"],
-            output_tokens=usage["outputTokens"],
-            cached_tokens=usage["cachedTokens"],
-            cost=usage["cost"],
-        ),
+        usage=_usage_from_wire(usage),
         metadata=own["metadata"],
         system_message=own["systemMessage"],
         on_busy=own["onBusy"],
         busy=own["busy"],
     )
+
+
+def _usage_to_wire(usage: Usage) -> dict[str, Any]:
+    return {
+        "inputTokens": usage.input_tokens,
+        "outputTokens": usage.output_tokens,
+        "cachedTokens": usage.cached_tokens,
+        "cost": usage.cost,
+    }
+
+
+def _usage_from_wire(raw: dict[str, Any]) -> Usage:
+    return Usage(
+        input_tokens=raw["inputTokens"],
+        output_tokens=raw["outputTokens"],
+        cached_tokens=raw["cachedTokens"],
+        cost=raw["cost"],
+    )
+
+
+def event_from_copilot(session_id: str, wire: dict[str, Any]) -> SessionEvent | None:
+    """The inverse of `copilot_event`, for parley's remote client; None for the events that
+    are not parley's (tool and permission requests) or that do not parse."""
+    data = dict(wire.get("data") or {})
+    kind = wire.get("type")
+    if kind == "tool.execution_complete":
+        result, error = data.get("result"), data.get("error")
+        data["result"] = result.get("content") if isinstance(result, dict) else None
+        data["error"] = error.get("message") if isinstance(error, dict) else None
+        data["durationMs"] = data.get("durationMs", 0.0)
+    elif kind == "abort":
+        data["reason"] = data.get("message", data.get("reason", ""))
+    try:
+        return event_from_dict({**wire, "sessionId": session_id, "data": data})
+    except ValueError:
+        return None
+
+
+def messages_from_events(events: Iterable[dict[str, Any]]) -> list[Message]:
+    """The inverse of `history_events`: the stored history, as `Session.messages()` gives it."""
+    messages: list[Message] = []
+    results: list[ToolResultPart] = []
+    results_id = ""
+    results_at = utcnow()
+
+    def flush() -> None:
+        nonlocal results
+        if results:
+            messages.append(
+                Message(id=results_id, role="tool", parts=tuple(results), created_at=results_at)
+            )
+            results = []
+
+    for event in events:
+        data = event["data"]
+        moment = datetime.fromisoformat(event["timestamp"])
+        if event["type"] == "tool.execution_complete":
+            results_id, results_at = data["messageId"], moment
+            failed = not data["success"]
+            content = (data.get("error") or {}).get("message") if failed else None
+            if not failed:
+                content = (data.get("result") or {}).get("content")
+            results.append(
+                ToolResultPart(call_id=data["toolCallId"], content=content or "", is_error=failed)
+            )
+            continue
+        flush()
+        if event["type"] == "user.message":
+            messages.append(
+                Message(
+                    id=data["messageId"],
+                    role="user",
+                    parts=(TextPart(text=data["content"]),),
+                    created_at=moment,
+                )
+            )
+        elif event["type"] == "assistant.message":
+            parts: list[TextPart | ToolCallPart] = []
+            if data["content"]:
+                parts.append(TextPart(text=data["content"]))
+            parts.extend(
+                ToolCallPart(call_id=c["toolCallId"], name=c["name"], arguments=c["arguments"])
+                for c in data.get("toolRequests", ())
+            )
+            usage = data.get("usage")
+            messages.append(
+                Message(
+                    id=data["messageId"],
+                    role="assistant",
+                    parts=tuple(parts),
+                    created_at=moment,
+                    model=data.get("model") or None,
+                    usage=_usage_from_wire(usage) if usage else None,
+                    interrupted=bool(data.get("interrupted")),
+                    error=data.get("error"),
+                )
+            )
+    flush()
+    return messages
