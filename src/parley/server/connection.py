@@ -15,6 +15,8 @@ class Connection:
     name: str
     authenticated: bool
     """False until `connect` carries the right token, when the server has one."""
+    trusted: bool = False
+    """The process that started the server, over stdio: no token is asked of it."""
     sessions: set[str] = field(default_factory=set)
     """The sessions this connection created or resumed, whose events it gets."""
     all_events: bool = False

@@ -110,7 +110,9 @@ class CopilotServer:
         peer = Peer(
             reader, writer, on_request=on_request, map_error=map_error, on_eof=release, name=name
         )
-        connection = Connection(peer=peer, name=name, authenticated=trusted or self.token is None)
+        connection = Connection(
+            peer=peer, name=name, authenticated=trusted or self.token is None, trusted=trusted
+        )
         self.connections.add(connection)
         try:
             await peer.run()
@@ -144,7 +146,7 @@ class CopilotServer:
 
     async def _connect(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.Connect, "connect", params)
-        if self.token is not None:
+        if self.token is not None and not connection.trusted:
             given = (args.token or "").encode()
             if not hmac.compare_digest(given, self.token.encode()):
                 asyncio.get_running_loop().call_later(0.05, _close_soon, connection.peer)
@@ -221,8 +223,17 @@ class CopilotServer:
                 on_permission_request=hosted.check_permission,
                 **_settings(args),
             )
-            hosted.start(session)
-            self.hosted[args.session_id] = hosted
+            raced = self.hosted.get(args.session_id)
+            if raced is None:
+                hosted.start(session)
+                self.hosted[args.session_id] = hosted
+            else:  # another connection resumed it meanwhile: join that one, with these tools
+                hosted = raced
+                await self.client.resume_session(
+                    args.session_id,
+                    tools=hosted.set_tools(args.tools, connection) if args.tools else None,
+                    on_permission_request=hosted.check_permission,
+                )
         elif args.tools or _settings(args):  # this client's replace what another one gave
             replaced = hosted.set_tools(args.tools, connection) if args.tools else None
             await self.client.resume_session(args.session_id, tools=replaced, **_settings(args))

@@ -181,18 +181,19 @@ class HostedSession:
         return allowed
 
     def detach(self, connection: Connection) -> None:
-        """`connection` is gone or let go: stop its events; fail the tool calls it holds."""
+        """`connection` is gone or let go: stop its events; fail this session's requests that
+        it alone could answer (tool calls it holds; permissions, once no one left asks)."""
         self.attached.pop(connection, None)
+        asks = any(a.request_permission for a in self.attached.values())
         for request_id, pending in tuple(self.pending.items()):
-            if pending.owner is connection and not pending.answer.done():
-                pending.answer.set_result(
-                    {"error": "the client that runs this tool disconnected before answering"}
-                )
-                self.pending.pop(request_id, None)
-        if not self.attached:  # nobody left to answer permission requests either
-            for request_id, pending in tuple(self.pending.items()):
-                if not pending.answer.done():
-                    pending.answer.set_result(
-                        {"error": "no client is attached to answer", "result": {"kind": "reject"}}
-                    )
-                    self.pending.pop(request_id, None)
+            if pending.session_id != self.session_id or pending.answer.done():
+                continue
+            answer: dict[str, Any]
+            if pending.kind == "tool" and pending.owner is connection:
+                answer = {"error": "the client that runs this tool disconnected before answering"}
+            elif pending.kind == "permission" and not asks:
+                answer = {"result": {"kind": "reject"}}  # nobody left to ask: not allowed
+            else:
+                continue
+            pending.answer.set_result(answer)
+            self.pending.pop(request_id, None)

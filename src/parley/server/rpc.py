@@ -72,7 +72,9 @@ class ConnectionClosedError(ConnectionError):
 
 
 def _dumps(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    # ASCII escapes: text with a lone surrogate (valid JSON, from a client or a model) still
+    # encodes, where UTF-8 would refuse it.
+    return json.dumps(message, separators=(",", ":")).encode()
 
 
 class Peer:
@@ -200,10 +202,15 @@ class Peer:
             self._write(_error_reply(None, RpcError(INVALID_REQUEST, f"invalid request: {why}")))
             return
         method = message.get("method")
+        request_id = message.get("id")
+        if not _valid_id(request_id):
+            if method is not None:  # a response with a strange id answers nothing we asked
+                error = RpcError(INVALID_REQUEST, "an id must be a string, a number or null")
+                self._write(_error_reply(None, error))
+            return
         if method is None and "id" in message:
             self._settle(message)
             return
-        request_id = message.get("id")
         if not isinstance(method, str) or message.get("jsonrpc") != "2.0":
             problem = 'needs "jsonrpc": "2.0"' if isinstance(method, str) else "needs a method"
             self._write(_error_reply(request_id, RpcError(INVALID_REQUEST, f"a request {problem}")))
@@ -224,12 +231,19 @@ class Peer:
             return
         task = asyncio.create_task(self._answer(request_id, method, params))
         self._handling[request_id] = task
-        task.add_done_callback(lambda _: self._handling.pop(request_id, None))
+        task.add_done_callback(lambda done: self._answered(request_id, method, done))
+
+    def _answered(self, request_id: Any, method: str, task: asyncio.Task[None]) -> None:
+        self._handling.pop(request_id, None)
+        if task.cancelled() and not self._closed.is_set():
+            # cancelled before it began (its cancel came in the same read): no reply was sent
+            error = RpcError(REQUEST_CANCELLED, f"{method} was cancelled")
+            self._write(_error_reply(request_id, error))
 
     def _notification(self, method: str, params: Any) -> None:
         if method == "$/cancelRequest":
             target = params.get("id") if isinstance(params, dict) else None
-            task = self._handling.get(target)
+            task = self._handling.get(target) if _valid_id(target) else None
             if task is not None:
                 task.cancel()
             return
@@ -284,6 +298,10 @@ class Peer:
 _ID = re.compile(
     rb'^\s*\{(?:\s*"jsonrpc"\s*:\s*"2\.0"\s*,)?\s*"id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)'
 )
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
 
 
 def _id_in(head: bytes) -> Any:
