@@ -55,11 +55,14 @@ def options(
     State.debug = debug
 
 
-def run(work: Callable[[Client], Awaitable[T]]) -> T:
-    """Run `work` with a started client; a ParleyError becomes one red line and exit code 1."""
+def run(
+    work: Callable[[Client], Awaitable[T]], *, make_client: Callable[[], Client] | None = None
+) -> T:
+    """Run `work` with a started client (by default on the `--store`; `make_client` makes
+    another); a ParleyError becomes one red line and exit code 1."""
 
     async def go() -> T:
-        async with Client(store=State.store) as client:
+        async with (make_client or (lambda: Client(store=State.store)))() as client:
             return await work(client)
 
     try:

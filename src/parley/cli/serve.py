@@ -15,10 +15,9 @@ from typing import Annotated
 
 import typer
 
-from parley.cli.app import State, app, err
+from parley.cli.app import State, app, err, run
 from parley.client import Client
 from parley.config import ClientConfig
-from parley.errors import ParleyError
 from parley.server.copilot import CopilotServer
 from parley.server.transport import protect_stdout, serve_stdio, serve_tcp
 
@@ -99,23 +98,22 @@ def serve(
     frames = protect_stdout() if stdio else None
     ttl = idle_timeout if idle_timeout and idle_timeout > 0 else DEFAULT_IDLE_TTL
 
-    async def go() -> None:
+    def make_client() -> Client:
         config = ClientConfig(default_model=model)
-        async with Client(store=store or State.store, config=config, idle_ttl=ttl) as client:
-            server = CopilotServer(client, token=token or None)
-            loop = asyncio.get_running_loop()
-            for stop_signal in (signal.SIGTERM, signal.SIGINT):  # the Node SDK ends us with SIGTERM
-                loop.add_signal_handler(stop_signal, server.shutdown.set)
-            if frames is not None:
-                await serve_stdio(server, stdout_fd=frames)
-            else:
-                await serve_tcp(server, host=host, port=port or 0, on_listening=_announce)
+        return Client(store=store or State.store, config=config, idle_ttl=ttl)
+
+    async def work(client: Client) -> None:
+        server = CopilotServer(client, token=token or None)
+        loop = asyncio.get_running_loop()
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):  # the Node SDK ends us with SIGTERM
+            loop.add_signal_handler(stop_signal, server.shutdown.set)
+        if frames is not None:
+            await serve_stdio(server, stdout_fd=frames)
+        else:
+            await serve_tcp(server, host=host, port=port or 0, on_listening=_announce)
 
     try:
-        asyncio.run(go())
-    except ParleyError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        run(work, make_client=make_client)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 

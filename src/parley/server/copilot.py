@@ -215,30 +215,37 @@ class CopilotServer:
         args = p.parse(p.ResumeSession, "session.resume", params)
         hosted = self.hosted.get(args.session_id)
         if hosted is None:
-            hosted = HostedSession(args.session_id, self.pending, self._broadcast)
-            tools = hosted.set_tools(args.tools, connection)
+            fresh = HostedSession(args.session_id, self.pending, self._broadcast)
             session = await self.client.resume_session(
                 args.session_id,
-                tools=tools,
-                on_permission_request=hosted.check_permission,
+                tools=fresh.set_tools(args.tools, connection),
+                on_permission_request=fresh.check_permission,
                 **_settings(args),
             )
-            raced = self.hosted.get(args.session_id)
-            if raced is None:
-                hosted.start(session)
-                self.hosted[args.session_id] = hosted
-            else:  # another connection resumed it meanwhile: join that one, with these tools
-                hosted = raced
-                await self.client.resume_session(
-                    args.session_id,
-                    tools=hosted.set_tools(args.tools, connection) if args.tools else None,
-                    on_permission_request=hosted.check_permission,
-                )
-        elif args.tools or _settings(args):  # this client's replace what another one gave
-            replaced = hosted.set_tools(args.tools, connection) if args.tools else None
-            await self.client.resume_session(args.session_id, tools=replaced, **_settings(args))
+            hosted = self.hosted.get(args.session_id)  # another connection may have been faster
+            if hosted is None:
+                fresh.start(session)
+                hosted = self.hosted[args.session_id] = fresh
+            else:  # the hooks just given were `fresh`'s: give the session its host's back
+                await self._join(connection, hosted, args, rehook=True)
+        else:
+            await self._join(connection, hosted, args, rehook=False)
         self._attach(connection, hosted, args)
         return {"sessionId": args.session_id}
+
+    async def _join(
+        self, connection: Connection, hosted: HostedSession, args: p.ResumeSession, *, rehook: bool
+    ) -> None:
+        """Resume a session already hosted: this client's tools and settings replace what
+        another one gave (nothing changes when it gives none)."""
+        tools = hosted.set_tools(args.tools, connection) if args.tools else None
+        if tools is not None or rehook or _settings(args):
+            await self.client.resume_session(
+                args.session_id,
+                tools=tools,
+                on_permission_request=hosted.check_permission if rehook else None,
+                **_settings(args),
+            )
 
     def _let_go(self, connection: Connection, session_id: str) -> None:
         """Stop `connection`'s events for the session; the last one out unhooks the server.
@@ -263,12 +270,9 @@ class CopilotServer:
     async def _delete(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.SessionRef, "session.delete", params)
         await self.client.delete_session(args.session_id)
-        hosted = self.hosted.pop(args.session_id, None)
-        if hosted is not None:
-            hosted.stop()
-            for other in tuple(hosted.attached):
-                other.sessions.discard(args.session_id)
-                hosted.detach(other)
+        hosted = self.hosted.get(args.session_id)
+        for attached in tuple(hosted.attached) if hosted is not None else ():
+            self._let_go(attached, args.session_id)
         return {"success": True}
 
     async def _open(self, connection: Connection, session_id: str) -> HostedSession:

@@ -98,6 +98,11 @@ class HostedSession:
 
     # --- tools and permissions held by clients ------------------------------------------------
 
+    @property
+    def asks_permission(self) -> bool:
+        """Whether some attached client answers permission requests."""
+        return any(a.request_permission for a in self.attached.values())
+
     def set_tools(self, specs: list[ToolSpec], owner: Connection) -> list[Tool]:
         """Make `specs` this session's tools, run by `owner`; returns them as parley Tools."""
         self.tools = {spec.name: (spec, owner) for spec in specs}
@@ -158,7 +163,7 @@ class HostedSession:
         if entry is None:
             return True
         spec, _owner = entry
-        if spec.skip_permission or not any(a.request_permission for a in self.attached.values()):
+        if spec.skip_permission or not self.asks_permission:
             return True
         request_id, answer = await self._ask(
             "permission",
@@ -184,7 +189,7 @@ class HostedSession:
         """`connection` is gone or let go: stop its events; fail this session's requests that
         it alone could answer (tool calls it holds; permissions, once no one left asks)."""
         self.attached.pop(connection, None)
-        asks = any(a.request_permission for a in self.attached.values())
+        asks = self.asks_permission
         for request_id, pending in tuple(self.pending.items()):
             if pending.session_id != self.session_id or pending.answer.done():
                 continue

@@ -59,13 +59,19 @@ async def _until_done(server: CopilotServer, connections: list[asyncio.Task[None
     stop = asyncio.create_task(server.shutdown.wait())
     try:
         await asyncio.wait([stop, *connections], return_when=asyncio.FIRST_COMPLETED)
-        if server.shutdown.is_set():
-            await asyncio.wait(connections, timeout=_SHUTDOWN_GRACE)
     finally:
         stop.cancel()
-        for task in connections:
-            task.cancel()
-        await asyncio.gather(stop, *connections, return_exceptions=True)
+        await asyncio.gather(stop, return_exceptions=True)
+        await _end(connections, grace=_SHUTDOWN_GRACE if server.shutdown.is_set() else 0)
+
+
+async def _end(connections: list[asyncio.Task[None]], *, grace: float) -> None:
+    """Give the connections `grace` seconds (the shutdown reply going out), then stop them."""
+    if connections and grace:
+        await asyncio.wait(connections, timeout=grace)
+    for task in connections:
+        task.cancel()
+    await asyncio.gather(*connections, return_exceptions=True)
 
 
 def is_loopback(host: str) -> bool:
@@ -118,9 +124,4 @@ async def serve_tcp(
         await server.shutdown.wait()
         listener.close()
         await asyncio.sleep(0)
-        live = list(connections)
-        if live:
-            await asyncio.wait(live, timeout=_SHUTDOWN_GRACE)
-        for task in live:
-            task.cancel()
-        await asyncio.gather(*live, return_exceptions=True)
+        await _end(list(connections), grace=_SHUTDOWN_GRACE)
