@@ -6,19 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
+import json
 import os
 import re
 import sys
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from copilot import CopilotClient
 from copilot.client import RuntimeConnection
 
-from parley.testing import FakeLLMServer
+from parley import Client, ClientConfig
+from parley.models import EchoModel, ModelAdapter
+from parley.server import CopilotServer, serve_tcp
+from parley.server.framing import encode_frame, read_frame
+from parley.testing import FakeLLMServer, ScriptedModel
 
 RUNTIME = Path(sys.executable).with_name("parley-runtime")
 
@@ -144,3 +152,127 @@ async def sdk(
     made = Sdk(request.param, sqlite_url, server)
     yield made
     await made.release_store()
+
+
+# --- an in-process `parley serve` and a raw JSON-RPC client ---------------------------------
+
+
+class Wire:
+    """A raw JSON-RPC client: frames by hand, so tests can also send what no SDK would.
+    Replies are kept by id, in order; notifications' params in `events`."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.events: list[dict[str, Any]] = []
+        self.replies: dict[Any, dict[str, Any]] = {}
+        self.order: list[Any] = []
+        self._ids = itertools.count(1)
+
+    @property
+    def port(self) -> int:
+        port: int = self.writer.get_extra_info("sockname")[1]
+        return port
+
+    def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    def send(self, *messages: dict[str, Any]) -> None:
+        """Frames written in one go, so the server reads them in one batch."""
+        self.send_raw(b"".join(encode_frame(json.dumps(m).encode()) for m in messages))
+
+    def request(self, request_id: Any, method: str, params: dict[str, Any]) -> None:
+        self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+
+    async def _read(self) -> None:
+        body = await asyncio.wait_for(read_frame(self.reader), 20)
+        assert body is not None, "the server closed the connection"
+        message: dict[str, Any] = json.loads(body)
+        if "method" in message:
+            self.events.append(message["params"])
+        else:
+            key = message["id"]
+            if isinstance(key, list | dict):  # an id no server should echo, but one might
+                key = json.dumps(key)
+            self.replies[key] = message
+            self.order.append(key)
+
+    async def reply_to(self, request_id: Any) -> dict[str, Any]:
+        while request_id not in self.replies:
+            await self._read()
+        return self.replies[request_id]
+
+    async def next_reply(self) -> dict[str, Any]:
+        seen = len(self.order)
+        while len(self.order) == seen:
+            await self._read()
+        return self.replies[self.order[seen]]
+
+    async def event(self, kind: str, count: int = 1) -> dict[str, Any]:
+        """The `count`-th event of type `kind`, once it has come."""
+        while True:
+            found: list[dict[str, Any]] = [
+                e["event"] for e in self.events if e["event"]["type"] == kind
+            ]
+            if len(found) >= count:
+                return found[count - 1]
+            await self._read()
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        request_id = f"auto-{next(self._ids)}"
+        self.request(request_id, method, params or {})
+        return await self.reply_to(request_id)
+
+    async def ok(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        reply = await self.call(method, params)
+        assert "result" in reply, reply
+        return reply["result"]
+
+    async def closed(self) -> bool:
+        """Whether the server ended the connection (after any replies still on the way)."""
+        while True:
+            body = await asyncio.wait_for(read_frame(self.reader), 20)
+            if body is None:
+                return True
+
+
+Connect = Callable[[], AbstractAsyncContextManager[Wire]]
+
+
+@asynccontextmanager
+async def serving(
+    store: str, model: ScriptedModel | None = None, *, token: str | None = None
+) -> AsyncIterator[tuple[CopilotServer, Connect]]:
+    """A `CopilotServer` on TCP in this process, with `scripted:*` (`model`) and a slow echo
+    (`slow`), and a way to connect raw clients to it."""
+    providers: dict[str, ModelAdapter] = {
+        "scripted": model or ScriptedModel(),
+        "slow": EchoModel(token_delay=0.02, provider="slow"),
+    }
+    async with Client(store=store, config=ClientConfig(providers=providers)) as client:
+        server = CopilotServer(client, token=token)
+        ports: asyncio.Queue[int] = asyncio.Queue()
+        task = asyncio.create_task(serve_tcp(server, port=0, on_listening=ports.put_nowait))
+        port = await asyncio.wait_for(ports.get(), 10)
+
+        @asynccontextmanager
+        async def connect() -> AsyncIterator[Wire]:
+            wire = Wire(*await asyncio.open_connection("127.0.0.1", port))
+            if token is None:
+                await wire.ok("ping")  # the server has this connection now
+            try:
+                yield wire
+            finally:
+                wire.writer.close()
+
+        try:
+            yield server, connect
+        finally:
+            server.shutdown.set()
+            await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """A SQLite store for the in-process server of `serving`."""
+    return f"sqlite:///{tmp_path / 'served.db'}"

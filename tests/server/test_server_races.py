@@ -9,11 +9,8 @@ instead of hoping for it.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +18,11 @@ import pytest
 from copilot import CopilotClient
 from copilot.client import RuntimeConnection
 
-from parley import Client, ClientConfig
+from copilot_runtime import Wire, serving
+from parley import Client
 from parley.models.base import ModelRequest, StreamEvent, StreamToolCall
-from parley.server import CopilotServer, serve_tcp
+from parley.server import CopilotServer
 from parley.server.connection import Connection
-from parley.server.framing import encode_frame, read_frame
 from parley.testing import Reply, ScriptedModel
 
 LOOKUP = {
@@ -52,116 +49,17 @@ class GatedModel(ScriptedModel):
             yield item
 
 
-class Wire:
-    """A raw JSON-RPC client that keeps replies by id and notifications in order."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.events: list[dict[str, Any]] = []
-        self.replies: dict[Any, dict[str, Any]] = {}
-        self.order: list[Any] = []
-        self._ids = itertools.count(1)
-
-    @property
-    def port(self) -> int:
-        port: int = self.writer.get_extra_info("sockname")[1]
-        return port
-
-    def send(self, *messages: dict[str, Any]) -> None:
-        """Frames written in one go, so the server reads them in one batch."""
-        self.writer.write(b"".join(encode_frame(json.dumps(m).encode()) for m in messages))
-
-    def request(self, request_id: Any, method: str, params: dict[str, Any]) -> None:
-        self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
-
-    async def _read(self) -> None:
-        body = await asyncio.wait_for(read_frame(self.reader), 10)
-        assert body is not None, "the server closed the connection"
-        message: dict[str, Any] = json.loads(body)
-        if "method" in message:
-            self.events.append(message["params"]["event"])
-        else:
-            key = message["id"]
-            if isinstance(key, list | dict):  # an id no server should echo, but one might
-                key = json.dumps(key)
-            self.replies[key] = message
-            self.order.append(key)
-
-    async def reply_to(self, request_id: Any) -> dict[str, Any]:
-        while request_id not in self.replies:
-            await self._read()
-        return self.replies[request_id]
-
-    async def next_reply(self) -> dict[str, Any]:
-        seen = len(self.order)
-        while len(self.order) == seen:
-            await self._read()
-        return self.replies[self.order[seen]]
-
-    async def event(self, kind: str, count: int = 1) -> dict[str, Any]:
-        """The `count`-th event of type `kind`, once it has come."""
-        while True:
-            found = [e for e in self.events if e["type"] == kind]
-            if len(found) >= count:
-                return found[count - 1]
-            await self._read()
-
-    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        request_id = f"auto-{next(self._ids)}"
-        self.request(request_id, method, params or {})
-        return await self.reply_to(request_id)
-
-    async def ok(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        reply = await self.call(method, params)
-        assert "result" in reply, reply
-        return reply["result"]
-
-
-Connect = Callable[[], AbstractAsyncContextManager[Wire]]
-
-
-@asynccontextmanager
-async def serving(
-    store: str, model: ScriptedModel | None = None
-) -> AsyncIterator[tuple[CopilotServer, Connect]]:
-    providers = {"scripted": model or ScriptedModel()}
-    async with Client(store=store, config=ClientConfig(providers=providers)) as client:
-        server = CopilotServer(client)
-        ports: asyncio.Queue[int] = asyncio.Queue()
-        task = asyncio.create_task(serve_tcp(server, port=0, on_listening=ports.put_nowait))
-        port = await asyncio.wait_for(ports.get(), 10)
-
-        @asynccontextmanager
-        async def connect() -> AsyncIterator[Wire]:
-            wire = Wire(*await asyncio.open_connection("127.0.0.1", port))
-            await wire.ok("ping")  # the server has this connection now
-            try:
-                yield wire
-            finally:
-                wire.writer.close()
-
-        try:
-            yield server, connect
-        finally:
-            server.shutdown.set()
-            await asyncio.wait_for(task, 10)
-
-
 def connection_of(server: CopilotServer, wire: Wire) -> Connection:
     (found,) = [c for c in server.connections if c.name.endswith(f":{wire.port}")]
     return found
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'review.db'}"
-
-
 # --- 1. the server-wide `pending` table, filtered by connection only ------------------------
 
 
-async def test_leaving_an_idle_session_does_not_fail_another_sessions_tool_call(db: str) -> None:
+async def test_leaving_an_idle_session_does_not_fail_another_sessions_tool_call(
+    db: str,
+) -> None:
     """A leaves its idle session; B's tool call, in another session, must stay answerable."""
     model = ScriptedModel(CALL_LOOKUP, "found it")
     async with serving(db, model) as (_, connect), connect() as a, connect() as b:

@@ -5,118 +5,36 @@ mid-turn, and several clients at once. Nothing crashes the server or loses store
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from parley import Client, ClientConfig
+from copilot_runtime import serving
+from parley import Client
 from parley.errors import ConfigError
-from parley.models import EchoModel
 from parley.server import CopilotServer, serve_tcp
-from parley.server.framing import MAX_FRAME_BYTES, encode_frame, read_frame
-
-
-class Wire:
-    """A raw JSON-RPC client: frames by hand, so tests can also send what no SDK would."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.events: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
-
-    def send_raw(self, data: bytes) -> None:
-        self.writer.write(data)
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.send_raw(encode_frame(json.dumps(message).encode()))
-
-    async def reply(self) -> dict[str, Any]:
-        """The next reply; notifications on the way are kept in `events`."""
-        while True:
-            body = await asyncio.wait_for(read_frame(self.reader), 20)
-            assert body is not None, "the server closed the connection"
-            message: dict[str, Any] = json.loads(body)
-            if "id" in message and "method" not in message:
-                return message
-            self.events.append(message["params"])
-
-    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.send(
-            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}
-        )
-        return await self.reply()
-
-    async def ok(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        reply = await self.call(method, params)
-        assert "result" in reply, reply
-        return reply["result"]
-
-    async def closed(self) -> bool:
-        """Whether the server ended the connection (after any replies still on the way)."""
-        while True:
-            body = await asyncio.wait_for(read_frame(self.reader), 20)
-            if body is None:
-                return True
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-@asynccontextmanager
-async def serving(
-    store: str, *, token: str | None = None
-) -> AsyncIterator[tuple[CopilotServer, Callable[[], Any]]]:
-    providers = {"slow": EchoModel(token_delay=0.02, provider="slow")}
-    async with Client(store=store, config=ClientConfig(providers=providers)) as client:
-        server = CopilotServer(client, token=token)
-        ports: asyncio.Queue[int] = asyncio.Queue()
-        task = asyncio.create_task(serve_tcp(server, port=0, on_listening=ports.put_nowait))
-        port = await asyncio.wait_for(ports.get(), 10)
-
-        @asynccontextmanager
-        async def connect() -> AsyncIterator[Wire]:
-            wire = Wire(*await asyncio.open_connection("127.0.0.1", port))
-            try:
-                yield wire
-            finally:
-                wire.close()
-
-        try:
-            yield server, connect
-        finally:
-            server.shutdown.set()
-            await asyncio.wait_for(task, 10)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'served.db'}"
+from parley.server.framing import MAX_FRAME_BYTES, encode_frame
 
 
 async def test_bad_frames_and_json_get_errors_and_the_connection_goes_on(db: str) -> None:
     async with serving(db) as (_, connect), connect() as wire:
         wire.send_raw(encode_frame(b"{not json"))
-        assert (await wire.reply())["error"]["code"] == -32700
+        assert (await wire.next_reply())["error"]["code"] == -32700
         wire.send_raw(encode_frame(b"[1, 2]"))
-        error = (await wire.reply())["error"]
+        error = (await wire.next_reply())["error"]
         assert (error["code"], error["message"]) == (
             -32600,
             "invalid request: batches are not supported",
         )
         wire.send_raw(encode_frame(b"x" * (MAX_FRAME_BYTES + 1)))
-        error = (await wire.reply())["error"]
+        error = (await wire.next_reply())["error"]
         assert error["code"] == -32600
         assert "over the limit" in error["message"]
         huge = {"jsonrpc": "2.0", "id": "big-1", "method": "session.send",
                 "params": {"sessionId": "s", "prompt": "x" * MAX_FRAME_BYTES}}  # fmt: skip
         wire.send(huge)
-        reply = await wire.reply()  # answered by its id: the caller need not wait for a timeout
+        reply = (
+            await wire.next_reply()
+        )  # answered by its id: the caller need not wait for a timeout
         assert (reply["id"], reply["error"]["code"]) == ("big-1", -32600)
         assert (await wire.ok("ping", {"message": "still here"}))["message"] == "pong: still here"
 
@@ -133,7 +51,7 @@ async def test_unknown_methods_and_bad_params_say_what_is_wrong(db: str) -> None
         error = (await wire.call("session.sendAndWait", {"sessionId": "x"}))["error"]
         assert (error["code"], "prompt" in error["message"]) == (-32602, True)
         wire.send({"jsonrpc": "2.0", "id": 99, "method": "ping", "params": [1]})
-        assert (await wire.reply())["error"]["code"] == -32602
+        assert (await wire.next_reply())["error"]["code"] == -32602
         error = (await wire.call("session.send", {"sessionId": "nobody", "prompt": "hi"}))["error"]
         assert error["data"] == {"errorType": "SessionNotFoundError", "sessionId": "nobody"}
 
@@ -188,10 +106,7 @@ async def test_a_client_that_vanishes_mid_turn_loses_nothing(db: str) -> None:
                     "params": {"sessionId": "s", "prompt": "tell me a long story"},
                 }
             )
-            while not any(e["event"]["type"] == "assistant.message_delta" for e in leaving.events):
-                body = await asyncio.wait_for(read_frame(leaving.reader), 20)
-                assert body is not None
-                leaving.events.append(json.loads(body)["params"])
+            await leaving.event("assistant.message_delta")
         async with connect() as other:
             await other.ok("session.resume", {"sessionId": "s"})
             for _ in range(200):
@@ -205,7 +120,12 @@ async def test_a_client_that_vanishes_mid_turn_loses_nothing(db: str) -> None:
 
 
 async def test_each_client_sees_only_its_own_sessions_unless_it_asks(db: str) -> None:
-    async with serving(db) as (_, connect), connect() as a, connect() as b, connect() as watcher:
+    async with (
+        serving(db) as (_, connect),
+        connect() as a,
+        connect() as b,
+        connect() as watcher,
+    ):
         assert (await watcher.ok("parley.subscribe", {"all": True})) == {"all": True}
         await a.ok("session.create", {"sessionId": "a1", "model": "echo"})
         await b.ok("session.create", {"sessionId": "b1", "model": "echo"})
