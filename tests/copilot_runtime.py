@@ -276,3 +276,19 @@ async def serving(
 def db(tmp_path: Path) -> str:
     """A SQLite store for the in-process server of `serving`."""
     return f"sqlite:///{tmp_path / 'served.db'}"
+
+
+@asynccontextmanager
+async def remote_of(embedded: Client) -> AsyncIterator[Client]:
+    """A `Client(url=...)` on a `parley serve` (in this process, over real TCP) that serves
+    `embedded`'s sessions: the same store and providers, reached through the protocol."""
+    server = CopilotServer(embedded)
+    ports: asyncio.Queue[int] = asyncio.Queue()
+    serving = asyncio.create_task(serve_tcp(server, port=0, on_listening=ports.put_nowait))
+    try:
+        port = await asyncio.wait_for(ports.get(), 10)
+        async with Client(url=f"tcp://127.0.0.1:{port}") as remote:
+            yield remote
+    finally:
+        server.shutdown.set()
+        await asyncio.wait_for(serving, 10)

@@ -33,9 +33,10 @@ class Client:
     """The entry point: many sessions, one store, one event stream.
 
     ``Client()`` runs embedded: the runtime in this process and a SQLite file at
-    ``./.parley/parley.db`` (or ``$PARLEY_STORE``). `store` takes a URL
-    (``"sqlite:///path.db"``, ``"memory://"``) or a `Store` object; a store given as an object is
-    opened by the client but left for its owner to close.
+    ``./.parley/parley.db`` (or ``$PARLEY_STORE``). ``Client(url="tcp://host:port")`` uses a
+    `parley serve` runtime elsewhere instead, with the same methods (`token=` if it has one).
+    `store` takes a URL (``"sqlite:///path.db"``, ``"memory://"``) or a `Store` object; a store
+    given as an object is opened by the client but left for its owner to close.
 
     Use it as ``async with Client() as client:``, or call `start` and `stop` yourself.
 
@@ -46,6 +47,13 @@ class Client:
     never evicted.
     """
 
+    def __new__(cls, *args: Any, url: str | None = None, **kwargs: Any) -> Client:
+        if url is not None and cls is Client:
+            from parley.remote.client import RemoteClient
+
+            return super().__new__(RemoteClient)
+        return super().__new__(cls)
+
     def __init__(
         self,
         store: str | Store | None = None,
@@ -53,7 +61,11 @@ class Client:
         *,
         max_live_sessions: int | None = None,
         idle_ttl: float | None = None,
+        url: str | None = None,
+        token: str | None = None,
     ) -> None:
+        if url is not None or token is not None:
+            raise ConfigError("token= goes with url='tcp://host:port' (a remote runtime)")
         self.config = config or ClientConfig()
         if store is None:
             store = default_store_url()

@@ -1,0 +1,219 @@
+"""`Client(url="tcp://host:port")`: the same API, on a `parley serve` runtime elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from parley.client import Client
+from parley.config import ClientConfig, OnBusy, ProviderConfig, SessionConfig
+from parley.errors import ConfigError
+from parley.info import SessionInfo, SessionPage
+from parley.remote.link import RemoteLink
+from parley.remote.session import RemoteSession
+from parley.runtime.bus import EventBus, Handler, Unsubscribe
+from parley.server.wire import event_from_copilot, info_from_wire
+from parley.session import Session
+from parley.tools import PermissionHandler, Tool, check_tools
+
+__all__ = ["RemoteClient"]
+
+
+def _unsupported(what: str) -> ConfigError:
+    return ConfigError(f"{what} is not available on a remote client; run it where the store is")
+
+
+class RemoteClient(Client):
+    """What `Client(url=...)` makes: sessions live in the runtime at `url`; tools given here
+    run here. Store-level work (comparisons, export/import) stays with the runtime's host."""
+
+    def __init__(
+        self,
+        store: Any = None,
+        config: ClientConfig | None = None,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        max_live_sessions: int | None = None,
+        idle_ttl: float | None = None,
+    ) -> None:
+        if url is None:
+            raise ConfigError("RemoteClient needs url='tcp://host:port'")
+        if store is not None or max_live_sessions is not None or idle_ttl is not None:
+            raise ConfigError(
+                "a remote client has no store or memory of its own: give store, "
+                "max_live_sessions and idle_ttl to the `parley serve` that holds the sessions"
+            )
+        self.config = config or ClientConfig()
+        self.url = url
+        self._link = RemoteLink(url, token=token, on_event=self._event)
+        self._sessions: dict[str, RemoteSession] = {}
+        self._bus = EventBus()
+        self._watching = False
+
+    def __repr__(self) -> str:
+        state = "running" if self._link.open else "stopped"
+        return f"<Client url={self.url!r} {state}>"
+
+    @property
+    def live_sessions(self) -> int:
+        return len(self._sessions)
+
+    @property
+    def default_model(self) -> str:
+        raise _unsupported("default_model")
+
+    async def start(self) -> None:
+        if not self._link.open:
+            await self._link.connect()
+
+    async def stop(self) -> None:
+        for session in list(self._sessions.values()):
+            await session.close()
+        self._sessions.clear()
+        await self._link.close()
+
+    def _event(self, session_id: str, wire: dict[str, Any]) -> None:
+        session = self._sessions.get(session_id)
+        if session is not None:
+            session.deliver(wire)
+            return  # the session's own delivery publishes to it; the client bus below
+        event = event_from_copilot(session_id, wire)
+        if event is not None:
+            self._bus.publish(event)
+
+    def _open(
+        self,
+        session_id: str,
+        model: str,
+        title: str | None,
+        tools: Sequence[Tool],
+        on_permission_request: PermissionHandler | None,
+    ) -> RemoteSession:
+        session = RemoteSession(
+            self._link,
+            session_id,
+            model=model,
+            title=title,
+            tools=tools,
+            on_permission_request=on_permission_request,
+        )
+        session.on(self._bus.publish)
+        self._sessions[session_id] = session
+        return session
+
+    @staticmethod
+    def _tool_specs(tools: Sequence[Tool]) -> list[dict[str, Any]]:
+        return [
+            {"name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in check_tools(tools)
+        ]
+
+    async def create_session(
+        self, config: SessionConfig | None = None, /, **kwargs: Any
+    ) -> Session:
+        if config is not None and kwargs:
+            raise ConfigError(
+                "pass either a SessionConfig or keyword arguments to create_session, not both"
+            )
+        if config is None:
+            try:
+                config = SessionConfig(**kwargs)
+            except TypeError as exc:
+                raise ConfigError(f"create_session: {exc}; see SessionConfig's fields") from None
+        if config.provider is not None:
+            raise _unsupported("a session's own provider (keys stay on the runtime's host)")
+        params: dict[str, Any] = {
+            "model": config.model,
+            "sessionId": config.session_id,
+            "systemMessage": {"content": config.system_message} if config.system_message else None,
+            "title": config.title,
+            "metadata": dict(config.metadata),
+            "onBusy": config.on_busy,
+            "maxToolRounds": config.max_tool_rounds,
+            "maxHistoryMessages": config.max_history_messages,
+            "maxHistoryTokens": config.max_history_tokens,
+            "tools": self._tool_specs(config.tools),
+            "streaming": True,
+            "requestPermission": config.on_permission_request is not None,
+        }
+        result = await self._link.call(
+            "session.create", {k: v for k, v in params.items() if v is not None}
+        )
+        info = await self.get_session(result["sessionId"])
+        return self._open(
+            info.session_id, info.model, info.title, config.tools, config.on_permission_request
+        )
+
+    async def resume_session(
+        self,
+        session_id: str,
+        *,
+        on_busy: OnBusy | None = None,
+        provider: ProviderConfig | None = None,
+        tools: Sequence[Tool] | None = None,
+        on_permission_request: PermissionHandler | None = None,
+        max_tool_rounds: int | None = None,
+        max_history_messages: int | None = None,
+        max_history_tokens: int | None = None,
+    ) -> Session:
+        if provider is not None:
+            raise _unsupported("a session's own provider (keys stay on the runtime's host)")
+        open_one = self._sessions.get(session_id)
+        params: dict[str, Any] = {"sessionId": session_id, "streaming": True}
+        if tools is not None:
+            params["tools"] = self._tool_specs(tools)
+        if on_permission_request is not None:
+            params["requestPermission"] = True
+        for key, value in (
+            ("onBusy", on_busy),
+            ("maxToolRounds", max_tool_rounds),
+            ("maxHistoryMessages", max_history_messages),
+            ("maxHistoryTokens", max_history_tokens),
+        ):
+            if value is not None:
+                params[key] = value
+        await self._link.call("session.resume", params)
+        if open_one is not None and not open_one._closed:
+            return open_one
+        info = await self.get_session(session_id)
+        return self._open(session_id, info.model, info.title, tools or (), on_permission_request)
+
+    async def get_session(self, session_id: str) -> SessionInfo:
+        result = await self._link.call("session.getMetadata", {"sessionId": session_id})
+        if result.get("session") is None:
+            from parley.errors import SessionNotFoundError
+
+            raise SessionNotFoundError(session_id)
+        return info_from_wire(result["session"])
+
+    async def list_sessions(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        tag: str | None = None,
+    ) -> SessionPage:
+        params = {"limit": limit, "cursor": cursor, "model": model, "tag": tag,
+                  "metadata": dict(metadata) if metadata else None}  # fmt: skip
+        result = await self._link.call(
+            "session.list", {k: v for k, v in params.items() if v is not None}
+        )
+        sessions = tuple(info_from_wire(entry) for entry in result["sessions"])
+        return SessionPage(sessions, result.get("nextCursor"))
+
+    async def delete_session(self, session_id: str) -> None:
+        await self._link.call("session.delete", {"sessionId": session_id})
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            session._closed = True
+
+    def on(self, handler: Handler) -> Unsubscribe:
+        if not self._watching:
+            self._watching = True
+            import asyncio
+
+            asyncio.ensure_future(self._link.call("parley.subscribe", {"all": True}))  # noqa: RUF006
+        return self._bus.subscribe(handler)
