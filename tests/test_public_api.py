@@ -35,6 +35,7 @@ EXPECTED = [
     "ProviderUnavailableError",
     "RateLimitError",
     "RetryPolicy",
+    "RuntimeConnectionError",
     "RuntimeFailure",
     "Session",
     "SessionBusyError",

@@ -19,6 +19,7 @@ Misuse (a caller's mistake, fixed by changing the call) is kept apart from runti
         ├── TurnTimeoutError        send_and_wait saw no event for `timeout` seconds
         ├── ToolLoopError           the model kept calling tools past max_tool_rounds
         ├── StoreError              the store could not be read or written
+        ├── RuntimeConnectionError  a remote runtime (`parley serve`) is unreachable or dropped
         └── ProviderError           the model provider failed
             ├── AuthenticationError     the provider rejected the key
             ├── RateLimitError          the provider asked us to slow down (retried)
@@ -45,6 +46,7 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RuntimeConnectionError",
     "RuntimeFailure",
     "SessionBusyError",
     "SessionClosedError",
@@ -168,6 +170,13 @@ class ToolLoopError(RuntimeFailure):
 
 class StoreError(RuntimeFailure):
     """The store could not be read or written."""
+
+
+class RuntimeConnectionError(RuntimeFailure, ConnectionError):
+    """`Client(url=...)` could not reach its `parley serve` runtime, or the connection dropped.
+
+    What the runtime already stored is kept; a turn sent before the drop still runs there.
+    """
 
 
 class ProviderError(RuntimeFailure):

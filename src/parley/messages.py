@@ -23,7 +23,9 @@ __all__ = [
     "ToolCallPart",
     "ToolResultPart",
     "Usage",
+    "message_from_dict",
     "message_from_json",
+    "message_to_dict",
     "message_to_json",
     "new_id",
     "parts_from_json",
@@ -261,8 +263,7 @@ def parts_from_json(text: str) -> tuple[Part, ...]:
     return tuple(_part_from_dict(p) for p in json.loads(text))
 
 
-def message_to_json(message: Message) -> str:
-    """The compact JSON body a store keeps for a message (id and role are kept beside it)."""
+def _body(message: Message) -> dict[str, Any]:
     body: dict[str, Any] = {
         "parts": [_part_to_dict(p) for p in message.parts],
         "created_at": message.created_at.isoformat(),
@@ -276,12 +277,10 @@ def message_to_json(message: Message) -> str:
         body["interrupted"] = True
     if message.error is not None:
         body["error"] = message.error
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return body
 
 
-def message_from_json(message_id: str, role: str, body: str) -> Message:
-    """The inverse of `message_to_json`."""
-    data = json.loads(body)
+def _from_body(message_id: str, role: str, data: dict[str, Any]) -> Message:
     if role not in ("user", "assistant", "tool"):
         raise ValueError(f"unknown message role {role!r}")
     usage = data.get("usage")
@@ -302,3 +301,24 @@ def message_from_json(message_id: str, role: str, body: str) -> Message:
         interrupted=bool(data.get("interrupted", False)),
         error=data.get("error"),
     )
+
+
+def message_to_json(message: Message) -> str:
+    """The compact JSON body a store keeps for a message (id and role are kept beside it)."""
+    return json.dumps(_body(message), ensure_ascii=False, separators=(",", ":"))
+
+
+def message_from_json(message_id: str, role: str, body: str) -> Message:
+    """The inverse of `message_to_json`."""
+    return _from_body(message_id, role, json.loads(body))
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """A message as plain JSON data, id and role included: how exports and parley's remote
+    protocol carry it."""
+    return {"id": message.id, "role": message.role, **_body(message)}
+
+
+def message_from_dict(data: dict[str, Any]) -> Message:
+    """The inverse of `message_to_dict`; KeyError, TypeError or ValueError if it is damaged."""
+    return _from_body(data["id"], data["role"], data)

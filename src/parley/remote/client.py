@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from parley.client import Client
+from parley.comparison import Comparison, ComparisonPage
 from parley.config import ClientConfig, OnBusy, ProviderConfig, SessionConfig
-from parley.errors import ConfigError
+from parley.errors import ConfigError, ParleyError, SessionClosedError, SessionNotFoundError
 from parley.info import SessionInfo, SessionPage
+from parley.models.registry import ModelRegistry
 from parley.remote.link import RemoteLink
 from parley.remote.session import RemoteSession
 from parley.runtime.bus import EventBus, Handler, Unsubscribe
@@ -24,8 +29,13 @@ def _unsupported(what: str) -> ConfigError:
 
 
 class RemoteClient(Client):
-    """What `Client(url=...)` makes: sessions live in the runtime at `url`; tools given here
-    run here. Store-level work (comparisons, export/import) stays with the runtime's host."""
+    """What `Client(url=...)` makes: the sessions live in the `parley serve` runtime at `url`,
+    with its store and providers; tools given here run here. Comparisons and the model registry
+    stay with the runtime's host.
+
+    `token` is the runtime's connection token (default: ``$COPILOT_CONNECTION_TOKEN``).
+    `stop()` disconnects: turns already sent still finish and are stored by the runtime.
+    """
 
     def __init__(
         self,
@@ -46,10 +56,13 @@ class RemoteClient(Client):
             )
         self.config = config or ClientConfig()
         self.url = url
-        self._link = RemoteLink(url, token=token, on_event=self._event)
+        if token is None:
+            token = os.environ.get("COPILOT_CONNECTION_TOKEN") or None
+        self._link = RemoteLink(url, token=token, on_event=self._event, on_lost=self._lost)
         self._sessions: dict[str, RemoteSession] = {}
         self._bus = EventBus()
-        self._watching = False
+        self._watching: asyncio.Task[Any] | None = None
+        self._default_model: str | None = None
 
     def __repr__(self) -> str:
         state = "running" if self._link.open else "stopped"
@@ -57,27 +70,49 @@ class RemoteClient(Client):
 
     @property
     def live_sessions(self) -> int:
+        """Sessions this client has open (the runtime may hold others)."""
         return len(self._sessions)
 
     @property
     def default_model(self) -> str:
-        raise _unsupported("default_model")
+        """The runtime's default model (the first that ``models.list`` names)."""
+        if self._default_model is None:
+            raise SessionClosedError("the client is not running; call start() first")
+        return self._default_model
+
+    @property
+    def models(self) -> ModelRegistry:
+        raise _unsupported("the model registry")
 
     async def start(self) -> None:
-        if not self._link.open:
-            await self._link.connect()
+        if self._link.open:
+            return
+        await self._link.connect()
+        listed = await self._link.call("models.list", {})
+        self._default_model = str(listed["models"][0]["id"])
+        self._watching = None
 
     async def stop(self) -> None:
-        for session in list(self._sessions.values()):
-            await session.close()
+        for session in self._sessions.values():
+            session._end("was closed when its client stopped")
         self._sessions.clear()
+        if self._watching is not None:
+            with contextlib.suppress(ParleyError):
+                await self._watching
         await self._link.close()
+
+    def _lost(self) -> None:
+        """The connection ended (stop, or the runtime went away): no session of ours is open."""
+        reason = f"lost its connection to the runtime at {self.url}"
+        for session in self._sessions.values():
+            session._end(reason, running_too=True)
+        self._sessions.clear()
 
     def _event(self, session_id: str, wire: dict[str, Any]) -> None:
         session = self._sessions.get(session_id)
         if session is not None:
-            session.deliver(wire)
-            return  # the session's own delivery publishes to it; the client bus below
+            session.deliver(wire)  # which publishes to this client's bus too
+            return
         event = event_from_copilot(session_id, wire)
         if event is not None:
             self._bus.publish(event)
@@ -182,8 +217,6 @@ class RemoteClient(Client):
     async def get_session(self, session_id: str) -> SessionInfo:
         result = await self._link.call("session.getMetadata", {"sessionId": session_id})
         if result.get("session") is None:
-            from parley.errors import SessionNotFoundError
-
             raise SessionNotFoundError(session_id)
         return info_from_wire(result["session"])
 
@@ -204,16 +237,58 @@ class RemoteClient(Client):
         sessions = tuple(info_from_wire(entry) for entry in result["sessions"])
         return SessionPage(sessions, result.get("nextCursor"))
 
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> SessionInfo:
+        params: dict[str, Any] = {"sessionId": session_id, "title": title}
+        if metadata is not None:
+            params["metadata"] = dict(metadata)
+        result = await self._link.call("parley.session.update", params)
+        info = info_from_wire(result["session"])
+        session = self._sessions.get(session_id)
+        if session is not None and title is not None:
+            session._title = info.title
+        return info
+
+    async def export_session(self, session_id: str) -> dict[str, Any]:
+        result = await self._link.call("parley.session.export", {"sessionId": session_id})
+        data: dict[str, Any] = result["data"]
+        return data
+
+    async def import_session(self, data: dict[str, Any]) -> SessionInfo:
+        if not isinstance(data, dict):
+            raise ConfigError(f"import_session takes an export's dict, not {type(data).__name__}")
+        result = await self._link.call("parley.session.import", {"data": data})
+        return info_from_wire(result["session"])
+
     async def delete_session(self, session_id: str) -> None:
         await self._link.call("session.delete", {"sessionId": session_id})
         session = self._sessions.pop(session_id, None)
         if session is not None:
-            session._closed = True
+            session._end("was deleted", deleted=True)
+
+    # --- comparisons: on the runtime's host ------------------------------------------------
+
+    async def compare(self, *args: Any, **kwargs: Any) -> Comparison:
+        raise _unsupported("compare()")
+
+    async def get_comparison(self, comparison_id: str) -> Comparison:
+        raise _unsupported("get_comparison()")
+
+    async def list_comparisons(self, *args: Any, **kwargs: Any) -> ComparisonPage:
+        raise _unsupported("list_comparisons()")
+
+    async def delete_comparison(self, comparison_id: str, *, sessions: bool = True) -> None:
+        raise _unsupported("delete_comparison()")
 
     def on(self, handler: Handler) -> Unsubscribe:
-        if not self._watching:
-            self._watching = True
-            import asyncio
-
-            asyncio.ensure_future(self._link.call("parley.subscribe", {"all": True}))  # noqa: RUF006
+        """Every session's events, this client's and the runtime's others alike."""
+        if self._watching is None and self._link.open:
+            self._watching = asyncio.ensure_future(
+                self._link.call("parley.subscribe", {"all": True})
+            )
         return self._bus.subscribe(handler)

@@ -14,10 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from parley import errors
-from parley.errors import ConfigError, ParleyError, RuntimeFailure
+from parley.errors import ConfigError, ParleyError, RuntimeConnectionError, RuntimeFailure
+from parley.server.copilot import UNAUTHORIZED
 from parley.server.rpc import ConnectionClosedError, Peer, RpcError
 
-__all__ = ["RemoteLink", "make_error", "parse_url", "rebuild_error"]
+__all__ = ["RemoteLink", "parse_url", "rebuild_error"]
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
@@ -33,38 +34,37 @@ def parse_url(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-def make_error(type_name: str, message: str, session_id: str | None = None) -> ParleyError:
-    """The parley exception class named `type_name` (RuntimeFailure if none), with `message`."""
-    cls = getattr(errors, type_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, ParleyError)):
-        return RuntimeFailure(f"{type_name}: {message}")
-    exc = cls.__new__(cls)  # their own __init__s take other arguments; the message is made
-    Exception.__init__(exc, message)
-    vars(exc)["session_id"] = session_id  # what SessionNotFoundError's __str__ reads
-    if isinstance(exc, errors.ProviderError):
-        exc.provider, exc.status, exc.retry_after = "", None, None
-    return exc
-
-
 def rebuild_error(error: RpcError) -> ParleyError:
-    """The parley exception a JSON-RPC error stands for."""
+    """The parley exception a JSON-RPC error stands for: the class named by `data.errorType`
+    (RuntimeFailure if it names none), with the runtime's message and fields."""
     data = error.data if isinstance(error.data, dict) else {}
-    if "errorType" not in data:
+    cls = getattr(errors, str(data.get("errorType")), None)
+    if not (isinstance(cls, type) and issubclass(cls, ParleyError)):
         return RuntimeFailure(f"the runtime answered with error {error.code}: {error.message}")
-    session_id = data.get("sessionId")
-    return make_error(
-        str(data["errorType"]), error.message, session_id if isinstance(session_id, str) else None
-    )
+    # Their own __init__s build messages from other arguments; this one is built already.
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, error.message)
+    session_id = data.get("sessionId")  # what SessionNotFoundError's __str__ reads
+    vars(exc)["session_id"] = session_id if isinstance(session_id, str) else None
+    if isinstance(exc, errors.ProviderError):
+        exc.provider = str(data.get("provider") or "")
+        status, retry_after = data.get("status"), data.get("retryAfter")
+        exc.status = status if isinstance(status, int) else None
+        exc.retry_after = float(retry_after) if isinstance(retry_after, int | float) else None
+    return exc
 
 
 class RemoteLink:
     """One TCP connection to a `parley serve` server."""
 
-    def __init__(self, url: str, *, token: str | None, on_event: EventSink) -> None:
+    def __init__(
+        self, url: str, *, token: str | None, on_event: EventSink, on_lost: Callable[[], None]
+    ) -> None:
         self.url = url
         self.host, self.port = parse_url(url)
         self.token = token
         self._on_event = on_event
+        self._on_lost = on_lost
         self._peer: Peer | None = None
         self._reading: asyncio.Task[None] | None = None
 
@@ -76,14 +76,31 @@ class RemoteLink:
         try:
             reader, writer = await asyncio.open_connection(self.host, self.port)
         except OSError as exc:
-            raise errors.StoreError(
-                f"cannot reach the parley runtime at {self.url}: {exc}; start it with "
-                f"`parley serve --port {self.port}`"
+            raise RuntimeConnectionError(
+                f"cannot reach the parley runtime at {self.url}: {exc}; is `parley serve "
+                f"--port {self.port}` running there?"
             ) from exc
-        self._peer = Peer(reader, writer, on_notification=self._notified, name=self.url)
-        self._reading = asyncio.create_task(self._peer.run())
+        peer = self._peer = Peer(reader, writer, on_notification=self._notified, name=self.url)
+        self._reading = asyncio.create_task(peer.run())
+        self._reading.add_done_callback(lambda _: self._on_lost())
         params = {"token": self.token} if self.token is not None else {}
-        await self.call("connect", params)
+        try:
+            await peer.request("connect", params)
+        except RpcError as exc:
+            await self.close()
+            if exc.code == UNAUTHORIZED:
+                raise ConfigError(
+                    f"the parley runtime at {self.url} refused the connection token: pass "
+                    "Client(url=..., token=...) (or set COPILOT_CONNECTION_TOKEN) to the token "
+                    "it was started with"
+                ) from None
+            raise rebuild_error(exc) from None
+        except ConnectionClosedError as exc:
+            await self.close()
+            raise RuntimeConnectionError(
+                f"the parley runtime at {self.url} closed the connection at once ({exc}); "
+                "is it a `parley serve --port` server?"
+            ) from None
 
     async def close(self) -> None:
         if self._peer is not None:
@@ -108,6 +125,7 @@ class RemoteLink:
         except RpcError as exc:
             raise rebuild_error(exc) from None
         except ConnectionClosedError as exc:
-            raise errors.StoreError(
-                f"the connection to the parley runtime at {self.url} closed: {exc}"
+            raise RuntimeConnectionError(
+                f"the connection to the parley runtime at {self.url} closed ({exc}); what it "
+                "stored is kept: start the client again and resume_session to go on"
             ) from None

@@ -1,10 +1,12 @@
 """`Session` on a remote `parley serve`: the same methods, over the runtime protocol.
 
-Events arrive as ``session.event`` notifications. A turn's events are those from its
-``user.message`` (whose id `send` returned) up to the next ``session.idle``; they may arrive
-before the ``session.send`` reply does, so they are kept by message id until claimed.
-Tools given to a remote session run here, in this process: the server asks for them with
-``external_tool.requested`` and permission with ``permission.requested``.
+`send_and_wait`, `messages` and `close` use parley's own methods (`server/extensions.py`),
+so they return and raise exactly what they do embedded. Events arrive as ``session.event``
+notifications. A `stream`'s turn is the events from its ``user.message`` (whose id the
+``session.send`` reply names) up to the next ``session.idle``; they may arrive before that
+reply does, so they are kept by message id until claimed. Tools given to a remote session run
+here, in this process: the server asks for them with ``external_tool.requested``, and for
+permission with ``permission.requested``.
 """
 
 from __future__ import annotations
@@ -12,52 +14,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from parley.errors import (
-    ConfigError,
-    ParleyError,
-    SessionClosedError,
-    TurnAbortedError,
-    TurnTimeoutError,
-)
+from parley.errors import ConfigError, ParleyError, RuntimeConnectionError, SessionClosedError
 from parley.events import SessionEvent
-from parley.messages import Message, MessageOptions, TextPart, Usage
-from parley.remote.link import RemoteLink, make_error
+from parley.messages import Message, MessageOptions, message_from_dict
+from parley.remote.link import RemoteLink
 from parley.runtime.bus import EventBus, Handler, Unsubscribe
-from parley.server.wire import event_from_copilot, messages_from_events
+from parley.server.wire import event_from_copilot
 from parley.session import Session, _prompt
 from parley.tools import PermissionHandler, PermissionRequest, Tool
 
 __all__ = ["RemoteSession"]
 
+_UNCLAIMED = 64
+"""Turns seen but not (yet) claimed by a send of this handle that are kept: another client's
+turns on the same session are seen too, and a send's reply may come after its events."""
+
 
 @dataclass(eq=False)
-class _RemoteTurn:
-    events: asyncio.Queue[SessionEvent] = field(default_factory=asyncio.Queue)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    reply: Message | None = None
-    usage: Usage | None = None
+class _Turn:
+    events: asyncio.Queue[SessionEvent | None] = field(default_factory=asyncio.Queue)
+    done: bool = False
+    claimed: bool = False
     error: ParleyError | None = None
-    aborted: bool = False
+    """Why the turn ended without events (the session was closed or deleted first)."""
 
 
 class RemoteSession(Session):
     """A session held by a `parley serve` runtime; see `Session` for each method."""
 
     __slots__ = (
-        "_busy",
+        "_bus",
         "_closed",
         "_current",
         "_id",
-        "_last_activity",
         "_link",
         "_model",
         "_on_permission",
-        "_remote_bus",
+        "_sending",
         "_title",
         "_tools",
         "_turns",
@@ -79,15 +76,14 @@ class RemoteSession(Session):
         self._title = title
         self._tools = {t.name: t for t in tools}
         self._on_permission = on_permission_request
-        self._remote_bus = EventBus()
-        self._turns: dict[str, _RemoteTurn] = {}
-        self._current: _RemoteTurn | None = None
-        self._busy = 0
-        self._closed = False
-        self._last_activity = time.monotonic()
+        self._bus = EventBus()
+        self._turns: dict[str, _Turn] = {}
+        self._current: _Turn | None = None
+        self._sending = 0
+        self._closed: SessionClosedError | None = None
 
     def __repr__(self) -> str:
-        return f"<Session {self._id!r} model={self._model!r} remote={self._link.url!r}>"
+        return f"<Session {self._id!r} model={self._model!r} url={self._link.url!r}>"
 
     def __eq__(self, other: object) -> bool:
         return other is self
@@ -109,81 +105,66 @@ class RemoteSession(Session):
 
     @property
     def busy(self) -> bool:
-        return self._busy > 0
+        """Whether a send of this handle is in flight or a turn of the session is running."""
+        return self._sending > 0 or self._current is not None
 
     # --- events from the runtime ------------------------------------------------------------
 
     def deliver(self, wire: dict[str, Any]) -> None:
         """One ``session.event`` for this session, from the link."""
-        self._last_activity = time.monotonic()
         kind = wire.get("type")
+        data = wire.get("data")
+        if not isinstance(data, dict):
+            return
         if kind == "external_tool.requested":
-            asyncio.ensure_future(self._run_tool(wire["data"]))  # noqa: RUF006 - answers itself
+            asyncio.ensure_future(self._run_tool(data))  # noqa: RUF006 - answers itself
             return
         if kind == "permission.requested":
-            asyncio.ensure_future(self._ask_permission(wire["data"]))  # noqa: RUF006
+            asyncio.ensure_future(self._ask_permission(data))  # noqa: RUF006
+            return
+        if kind == "session.title_changed":
+            self._title = str(data.get("title"))
             return
         event = event_from_copilot(self._id, wire)
-        if event is None:
+        if event is None:  # Copilot's own events parley has no class for
             return
         if event.type == "user.message":
-            self._current = self._turns.setdefault(event.data.message_id, _RemoteTurn())
-        elif event.type == "session.start" and self._title is None:
-            self._title = event.data.title
+            self._current = self._turn(event.data.message_id)
         turn = self._current
         if turn is not None:
-            self._track(turn, event)
             turn.events.put_nowait(event)
             if event.type == "session.idle":
-                turn.done.set()
+                turn.done = True
                 self._current = None
-        self._remote_bus.publish(event)
+        self._bus.publish(event)
 
-    def _track(self, turn: _RemoteTurn, event: SessionEvent) -> None:
-        if event.type == "assistant.message":
-            data = event.data
-            turn.reply = Message(
-                id=data.message_id,
-                role="assistant",
-                parts=(TextPart(text=data.content),) if data.content else (),
-                created_at=event.timestamp,
-                model=data.model,
-                interrupted=data.interrupted,
-            )
-        elif event.type == "assistant.usage":
-            usage = Usage(
-                input_tokens=event.data.input_tokens,
-                output_tokens=event.data.output_tokens,
-                cached_tokens=event.data.cached_tokens,
-                cost=event.data.cost,
-            )
-            turn.usage = usage if turn.usage is None else turn.usage + usage
-        elif event.type == "session.error":
-            turn.error = make_error(event.data.error_type, event.data.message, self._id)
-        elif event.type == "abort":
-            turn.aborted = True
-        elif event.type == "session.idle" and turn.reply is not None and turn.usage is not None:
-            r = turn.reply
-            turn.reply = Message(
-                id=r.id, role=r.role, parts=r.parts, created_at=r.created_at, model=r.model,
-                usage=turn.usage, interrupted=r.interrupted,
-            )  # fmt: skip
+    def _turn(self, message_id: str) -> _Turn:
+        turn = self._turns.get(message_id)
+        if turn is None:
+            turn = self._turns[message_id] = _Turn()
+            unclaimed = [k for k, t in self._turns.items() if not t.claimed and t.done]
+            for key in unclaimed[: max(0, len(unclaimed) - _UNCLAIMED)]:
+                del self._turns[key]
+        return turn
 
     async def _run_tool(self, data: dict[str, Any]) -> None:
         tool = self._tools.get(str(data.get("toolName")))
         if tool is None:
             return  # another client holds it
-        answer: dict[str, Any] = {"sessionId": self._id, "requestId": data["requestId"]}
+        answer: dict[str, Any] = {"sessionId": self._id, "requestId": data.get("requestId")}
         try:
-            text = await tool.run(
-                dict(data.get("arguments") or {}),
-                session_id=self._id,
-                call_id=str(data.get("toolCallId", "")),
-            )
+            async with asyncio.timeout(tool.timeout):
+                text = await tool.run(
+                    dict(data.get("arguments") or {}),
+                    session_id=self._id,
+                    call_id=str(data.get("toolCallId", "")),
+                )
             answer["result"] = {"textResultForLlm": text, "resultType": "success"}
+        except TimeoutError:
+            answer["error"] = f"the tool {tool.name!r} did not finish within {tool.timeout:g}s"
         except Exception as exc:
             answer["error"] = f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(ParleyError):
+        with contextlib.suppress(ParleyError):  # the session may be gone meanwhile
             await self._link.call("session.tools.handlePendingToolCall", answer)
 
     async def _ask_permission(self, data: dict[str, Any]) -> None:
@@ -200,51 +181,53 @@ class RemoteSession(Session):
             verdict = self._on_permission(request)
             if inspect.isawaitable(verdict):
                 verdict = await verdict
-        except Exception:
+        except Exception:  # as embedded: a handler that fails does not allow the call
             verdict = False
         kind = "approve-once" if verdict else "reject"
         with contextlib.suppress(ParleyError):
             await self._link.call(
                 "session.permissions.handlePendingPermissionRequest",
-                {"sessionId": self._id, "requestId": data["requestId"], "result": {"kind": kind}},
+                {
+                    "sessionId": self._id,
+                    "requestId": data.get("requestId"),
+                    "result": {"kind": kind},
+                },
             )
 
     # --- sending ----------------------------------------------------------------------------
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise SessionClosedError(
-                f"session {self._id!r} is closed; resume_session({self._id!r}) opens it again"
-            )
+        if self._closed is not None:
+            raise self._closed
 
-    async def _send(self, message: str | MessageOptions) -> tuple[str, _RemoteTurn]:
+    def _params(self, message: str | MessageOptions) -> dict[str, Any]:
         self._check_open()
         prompt, tools = _prompt(message)
         if tools:
-            raise ConfigError("tools given with one send are not supported over a remote client")
-        self._busy += 1
-        try:
-            result = await self._link.call(
-                "session.send", {"sessionId": self._id, "prompt": prompt}
+            raise ConfigError(
+                "tools given with one send run embedded only; on a remote client give them to "
+                "create_session or resume_session"
             )
-        except BaseException:
-            self._busy -= 1
-            raise
-        message_id = str(result["messageId"])
-        return message_id, self._turns.setdefault(message_id, _RemoteTurn())
+        return {"sessionId": self._id, "prompt": prompt}
 
-    def _finished(self, message_id: str) -> None:
-        self._turns.pop(message_id, None)
-        self._busy = max(0, self._busy - 1)
+    async def _send(self, params: dict[str, Any]) -> _Turn:
+        self._sending += 1
+        try:
+            result = await self._link.call("session.send", params)
+        finally:
+            self._sending -= 1
+        turn = self._turn(str(result["messageId"]))
+        turn.claimed = True
+        return turn
 
     async def send(self, message: str | MessageOptions) -> str:
-        message_id, turn = await self._send(message)
-        asyncio.ensure_future(self._forget(message_id, turn))  # noqa: RUF006
-        return message_id
-
-    async def _forget(self, message_id: str, turn: _RemoteTurn) -> None:
-        await turn.done.wait()
-        self._finished(message_id)
+        params = self._params(message)
+        self._sending += 1
+        try:
+            result = await self._link.call("session.send", params)
+        finally:
+            self._sending -= 1
+        return str(result["messageId"])
 
     async def send_and_wait(
         self,
@@ -252,68 +235,71 @@ class RemoteSession(Session):
         *,
         timeout: float | None = 60.0,  # noqa: ASYNC109 - inactivity, not a deadline
     ) -> Message:
+        params = self._params(message)
         if timeout is not None and timeout <= 0:
             raise ConfigError(f"timeout must be > 0 seconds, or None; got {timeout!r}")
-        message_id, turn = await self._send(message)
-        try:
-            await self._wait(turn, timeout)
+        self._sending += 1
+        try:  # the runtime counts the inactivity: it sees every event first
+            result = await self._link.call(
+                "parley.session.sendAndWait", {**params, "timeout": timeout}
+            )
         finally:
-            self._finished(message_id)
-        if turn.error is not None:
-            raise turn.error
-        if turn.aborted or turn.reply is None:
-            raise TurnAbortedError(f"the turn of session {self._id!r} was aborted")
-        return turn.reply
-
-    async def _wait(self, turn: _RemoteTurn, quiet_limit: float | None) -> None:  # type: ignore[override]
-        if quiet_limit is None:
-            await turn.done.wait()
-            return
-        while not turn.done.is_set():
-            left = quiet_limit - (time.monotonic() - self._last_activity)
-            if left <= 0:
-                await self.abort()
-                await turn.done.wait()
-                turn.error = TurnTimeoutError(
-                    f"session {self._id!r} emitted no event for {quiet_limit:g}s, so the turn "
-                    "was aborted; pass a larger timeout= for slow models, or timeout=None to wait"
-                )
-                return
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await turn.done.wait()
+            self._sending -= 1
+        return message_from_dict(result["reply"])
 
     def stream(self, message: str | MessageOptions) -> AsyncGenerator[SessionEvent, None]:
-        self._check_open()
-        sending = asyncio.ensure_future(self._send(message))
-        return self._remote_events(sending)
+        sending = asyncio.ensure_future(self._send(self._params(message)))  # queued now
+        return self._events(sending)
 
-    async def _remote_events(
-        self, sending: asyncio.Future[tuple[str, _RemoteTurn]]
+    async def _events(  # type: ignore[override]
+        self, sending: asyncio.Future[_Turn]
     ) -> AsyncGenerator[SessionEvent, None]:
-        message_id, turn = await sending
-        try:
-            while True:
-                event = await turn.events.get()
-                yield event
-                if event.type == "session.idle":
-                    return
-        finally:
-            if turn.done.is_set():
-                self._finished(message_id)
+        turn = await sending
+        while True:
+            event = await turn.events.get()
+            if event is None:  # dropped before it ran
+                if turn.error is not None:
+                    raise turn.error
+                return
+            yield event
+            if event.type == "session.idle":
+                return
+
+    def _end(self, reason: str, *, deleted: bool = False, running_too: bool = False) -> None:
+        """This handle is closed (the words are the embedded runtime's): later calls raise,
+        and streams of turns that never started end with the error their runtime gave. With
+        `running_too` (the connection is gone) the running turn's stream ends too."""
+        then = (
+            "create_session() starts a new one"
+            if deleted
+            else f"resume_session({self._id!r}) to continue it"
+        )
+        self._closed = SessionClosedError(f"session {self._id!r} {reason}; {then}")
+        dropped = SessionClosedError(f"session {self._id!r} {reason} before this turn ran")
+        for turn in self._turns.values():
+            if not turn.claimed or turn.done:
+                continue
+            if turn is not self._current:
+                turn.error = dropped
+            elif running_too:
+                turn.error = RuntimeConnectionError(f"session {self._id!r} {reason}")
             else:
-                asyncio.ensure_future(self._forget(message_id, turn))  # noqa: RUF006
+                continue  # its abort and session.idle are on their way
+            turn.done = True
+            turn.events.put_nowait(None)
 
     # --- the rest ---------------------------------------------------------------------------
 
     def on(self, handler: Handler) -> Unsubscribe:
-        return self._remote_bus.subscribe(handler)
+        return self._bus.subscribe(handler)
 
     async def messages(self) -> list[Message]:
-        result = await self._link.call("session.getMessages", {"sessionId": self._id})
-        return messages_from_events(result["events"])
+        result = await self._link.call("parley.session.messages", {"sessionId": self._id})
+        return [message_from_dict(m) for m in result["messages"]]
 
     async def abort(self) -> bool:
+        if self._closed is not None:
+            return False
         result = await self._link.call("session.abort", {"sessionId": self._id})
         return bool(result.get("aborted"))
 
@@ -325,8 +311,9 @@ class RemoteSession(Session):
         self._model = str(result.get("modelId", model))
 
     async def close(self) -> None:
-        if self._closed:
+        if self._closed is not None:
             return
-        self._closed = True
-        with contextlib.suppress(ParleyError):
-            await self._link.call("session.detach", {"sessionId": self._id})
+        self._end("was closed")
+        with contextlib.suppress(ParleyError):  # a runtime already gone has closed it too
+            await self._link.call("parley.session.close", {"sessionId": self._id})
+        await self._bus.drain()

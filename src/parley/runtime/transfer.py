@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from parley.config import validate_session_id
 from parley.errors import ConfigError
 from parley.info import SessionInfo
-from parley.messages import Message, Usage, message_from_json, message_to_json
+from parley.messages import Message, Usage, message_from_dict, message_to_dict
 from parley.stores.base import Store
 
 __all__ = ["FORMAT", "export_session", "import_session"]
@@ -30,9 +29,7 @@ async def export_session(store: Store, session_id: str) -> dict[str, Any]:
         "metadata": dict(info.metadata),
         "on_busy": info.on_busy,
         "created_at": info.created_at.isoformat(),
-        "messages": [
-            {"id": m.id, "role": m.role, **json.loads(message_to_json(m))} for m in history
-        ],
+        "messages": [message_to_dict(m) for m in history],
     }
 
 
@@ -43,10 +40,7 @@ async def import_session(store: Store, data: dict[str, Any]) -> SessionInfo:
         raise ConfigError(f"not a parley session export (expected format {FORMAT!r})")
     try:
         session_id = validate_session_id(data["session_id"])
-        messages: list[Message] = []
-        for raw in data["messages"]:
-            body = {k: v for k, v in raw.items() if k not in ("id", "role")}
-            messages.append(message_from_json(raw["id"], raw["role"], json.dumps(body)))
+        messages: list[Message] = [message_from_dict(raw) for raw in data["messages"]]
         created = datetime.fromisoformat(data["created_at"])
         info = SessionInfo(
             session_id=session_id,

@@ -1,9 +1,9 @@
 """The Copilot runtime protocol (v3) served over a parley `Client`.
 
 `CopilotServer` holds the sessions open in the server and answers each connection's requests:
-``connect``, ``ping``, ``session.*``, ``models.list``, ``runtime.shutdown`` and parley's own
-``parley.subscribe``. ``../shared/copilot-protocol.md`` (in the repository's docs) and
-docs/copilot-sdk.md describe the wire; this module maps each method onto the public API.
+``connect``, ``ping``, ``session.*``, ``models.list``, ``runtime.shutdown``, and parley's own
+``parley.*`` methods (`extensions`). ``../shared/copilot-protocol.md`` and docs/copilot-sdk.md
+describe the wire; this module maps each method onto the public API.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 
 from parley import __version__
 from parley.client import Client
-from parley.errors import ParleyError, SessionNotFoundError, UsageError
+from parley.errors import ParleyError, ProviderError, SessionNotFoundError, UsageError
 from parley.events import SessionEvent
 from parley.server import params as p
 from parley.server.connection import Connection
+from parley.server.extensions import parley_methods
 from parley.server.hosted import Attachment, HostedSession, Pending
 from parley.server.rpc import INVALID_PARAMS, METHOD_NOT_FOUND, Peer, RpcError
 from parley.server.wire import copilot_event, history_events, info_to_wire
@@ -43,6 +44,8 @@ def map_error(exc: Exception) -> RpcError | None:
     session_id = getattr(exc, "session_id", None)
     if isinstance(session_id, str):
         data["sessionId"] = session_id
+    if isinstance(exc, ProviderError):
+        data.update(provider=exc.provider, status=exc.status, retryAfter=exc.retry_after)
     code = INVALID_PARAMS if isinstance(exc, UsageError) else RUNTIME_ERROR
     return RpcError(code, str(exc), data)
 
@@ -57,13 +60,12 @@ class CopilotServer:
         self.pending: dict[str, Pending] = {}
         self.connections: set[Connection] = set()
         self.shutdown = asyncio.Event()
-        self._cwd = os.getcwd()
+        self.cwd = os.getcwd()
         self._methods: dict[str, Method] = {
             "connect": self._connect,
             "ping": self._ping,
             "models.list": self._models,
             "runtime.shutdown": self._shutdown,
-            "parley.subscribe": self._subscribe,
             "session.create": self._create,
             "session.resume": self._resume,
             "session.send": self._send,
@@ -80,6 +82,7 @@ class CopilotServer:
             "session.tools.handlePendingToolCall": self._answer_tool,
             "session.permissions.handlePendingPermissionRequest": self._answer_permission,
         }
+        self._methods.update(parley_methods(self))
 
     # --- connections ------------------------------------------------------------------------
 
@@ -105,7 +108,7 @@ class CopilotServer:
             assert connection is not None
             self.connections.discard(connection)
             for session_id in tuple(connection.sessions):
-                self._let_go(connection, session_id)
+                self.let_go(connection, session_id)
 
         peer = Peer(
             reader, writer, on_request=on_request, map_error=map_error, on_eof=release, name=name
@@ -175,10 +178,6 @@ class CopilotServer:
         self.shutdown.set()  # the transport stops once this reply is out
         return {}
 
-    async def _subscribe(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
-        connection.all_events = p.parse(p.Subscribe, "parley.subscribe", params).all
-        return {"all": connection.all_events}
-
     # --- opening and closing sessions --------------------------------------------------------
 
     def _attach(self, connection: Connection, hosted: HostedSession, args: p.OpenOptions) -> None:
@@ -247,7 +246,7 @@ class CopilotServer:
                 **_settings(args),
             )
 
-    def _let_go(self, connection: Connection, session_id: str) -> None:
+    def let_go(self, connection: Connection, session_id: str) -> None:
         """Stop `connection`'s events for the session; the last one out unhooks the server.
 
         The parley session stays open (a running turn finishes and is stored); the client's
@@ -264,7 +263,7 @@ class CopilotServer:
 
     async def _detach(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.SessionRef, "session.detach", params)
-        self._let_go(connection, args.session_id)
+        self.let_go(connection, args.session_id)
         return {"success": True}
 
     async def _delete(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -272,10 +271,10 @@ class CopilotServer:
         await self.client.delete_session(args.session_id)
         hosted = self.hosted.get(args.session_id)
         for attached in tuple(hosted.attached) if hosted is not None else ():
-            self._let_go(attached, args.session_id)
+            self.let_go(attached, args.session_id)
         return {"success": True}
 
-    async def _open(self, connection: Connection, session_id: str) -> HostedSession:
+    async def attached_session(self, connection: Connection, session_id: str) -> HostedSession:
         """The session, if this connection has it open; otherwise a clear error."""
         hosted = self.hosted.get(session_id)
         if hosted is not None and connection in hosted.attached:
@@ -292,7 +291,7 @@ class CopilotServer:
 
     async def _send(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.SendMessage, "session.send", params)
-        hosted = await self._open(connection, args.session_id)
+        hosted = await self.attached_session(connection, args.session_id)
         return {"messageId": await hosted.session.send(args.prompt)}
 
     async def _send_and_wait(
@@ -305,7 +304,7 @@ class CopilotServer:
         timeout) aborts the turn if it has started; a client that disconnects lets it finish.
         """
         args = p.parse(p.SendMessage, "session.sendAndWait", params)
-        hosted = await self._open(connection, args.session_id)
+        hosted = await self.attached_session(connection, args.session_id)
         message_id: str | None = None
         last: SessionEvent | None = None
         failure: SessionEvent | None = None
@@ -343,12 +342,12 @@ class CopilotServer:
 
     async def _abort(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.SessionRef, "session.abort", params)
-        hosted = await self._open(connection, args.session_id)
+        hosted = await self.attached_session(connection, args.session_id)
         return {"aborted": await hosted.session.abort()}
 
     async def _switch_model(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.SwitchModel, "session.model.switchTo", params)
-        hosted = await self._open(connection, args.session_id)
+        hosted = await self.attached_session(connection, args.session_id)
         await hosted.session.set_model(args.model_id)
         return {"modelId": hosted.session.model}
 
@@ -356,7 +355,7 @@ class CopilotServer:
 
     async def _get_messages(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.SessionRef, "session.getMessages", params)
-        hosted = await self._open(connection, args.session_id)
+        hosted = await self.attached_session(connection, args.session_id)
         return {"events": history_events(await hosted.session.messages())}
 
     async def _list(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -364,12 +363,12 @@ class CopilotServer:
         query: dict[str, Any] = {"model": args.model, "metadata": args.metadata, "tag": args.tag}
         if args.limit is not None:
             page = await self.client.list_sessions(limit=args.limit, cursor=args.cursor, **query)
-            entries = [info_to_wire(info, cwd=self._cwd) for info in page]
+            entries = [info_to_wire(info, cwd=self.cwd) for info in page]
             return {"sessions": entries, "nextCursor": page.next_cursor}
         entries, cursor = [], args.cursor
         while True:  # Copilot's session.list has no paging: every session
             page = await self.client.list_sessions(limit=500, cursor=cursor, **query)
-            entries.extend(info_to_wire(info, cwd=self._cwd) for info in page)
+            entries.extend(info_to_wire(info, cwd=self.cwd) for info in page)
             cursor = page.next_cursor
             if cursor is None:
                 return {"sessions": entries}
@@ -380,7 +379,7 @@ class CopilotServer:
             info = await self.client.get_session(args.session_id)
         except SessionNotFoundError:
             return {"session": None}
-        return {"session": info_to_wire(info, cwd=self._cwd)}
+        return {"session": info_to_wire(info, cwd=self.cwd)}
 
     async def _get_last_id(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         page = await self.client.list_sessions(limit=1)
@@ -392,7 +391,7 @@ class CopilotServer:
         """Copilot's per-session runtime options (co-author lines, skipped prompts...) have no
         meaning for parley; accepting them lets SDK modes such as ``mode="empty"`` work."""
         args = p.parse(p.SessionRef, "session.options.update", params)
-        await self._open(connection, args.session_id)
+        await self.attached_session(connection, args.session_id)
         return {"success": True}
 
     # --- answers from clients -----------------------------------------------------------------

@@ -59,12 +59,15 @@ class HostedSession:
     tools: dict[str, tuple[ToolSpec, Connection]] = field(default_factory=dict)
     last_event_id: str | None = None
     user_message_id: str | None = None
+    title: str | None = None
+    """The title clients were last told of."""
     unsubscribe: Callable[[], None] | None = None
     session: Session = field(init=False)
     """Set by `start`: the session is made with this object's tool and permission hooks."""
 
     def start(self, session: Session) -> None:
         self.session = session
+        self.title = session.title
         self.unsubscribe = session.on(self._forward)
 
     def stop(self) -> None:
@@ -80,6 +83,15 @@ class HostedSession:
         self.last_event_id = event.id
         wire = copilot_event(event, originating_message_id=self.user_message_id)
         self.send(wire, event.type)
+        if event.type == "user.message":  # the first turn names an untitled session
+            self.note_title()
+
+    def note_title(self) -> None:
+        """Tell the clients of a new title with Copilot's ``session.title_changed``."""
+        title = self.session.title
+        if title is not None and title != self.title:
+            self.title = title
+            self.emit("session.title_changed", {"title": title})
 
     def send(self, wire: dict[str, Any], kind: str) -> None:
         """Notify every attached connection of `wire` (deltas only to streaming ones)."""

@@ -19,14 +19,17 @@ __all__ = [
     "AnswerTool",
     "Connect",
     "CreateSession",
+    "ImportSession",
     "ListSessions",
     "OpenOptions",
     "ResumeSession",
+    "SendAndWait",
     "SendMessage",
     "SessionRef",
     "Subscribe",
     "SwitchModel",
     "ToolSpec",
+    "UpdateSession",
     "parse",
 ]
 
@@ -87,6 +90,20 @@ class SendMessage(_Params):
     prompt: str
 
 
+class SendAndWait(SendMessage):
+    timeout: float | None = 60.0
+
+
+class UpdateSession(_Params):
+    session_id: str
+    title: str | None = None
+    metadata: dict[str, Any] | None = None  # checked by update_session, which says what is wrong
+
+
+class ImportSession(_Params):
+    data: dict[str, Any]
+
+
 class SwitchModel(_Params):
     session_id: str
     model_id: str
@@ -132,4 +149,8 @@ def parse(model: type[P], method: str, params: dict[str, Any]) -> P:
             f"{'.'.join(str(p) for p in error['loc']) or 'params'}: {error['msg']}"
             for error in exc.errors()
         )
-        raise RpcError(INVALID_PARAMS, f"{method}: invalid params: {problems}") from None
+        raise RpcError(
+            INVALID_PARAMS,
+            f"{method}: invalid params: {problems}",
+            {"errorType": "ConfigError"},  # what parley's remote client raises for it
+        ) from None
