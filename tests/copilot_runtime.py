@@ -292,3 +292,16 @@ async def remote_of(embedded: Client) -> AsyncIterator[Client]:
     finally:
         server.shutdown.set()
         await asyncio.wait_for(serving, 10)
+
+
+async def embedded_and_remote(
+    request: pytest.FixtureRequest, client: Client
+) -> AsyncIterator[Client]:
+    """For a test module's ``client`` fixture (wrapped there with ``pytest.fixture(name=
+    "client", params=["embedded", "remote"])``): the core tests run twice, on the embedded
+    runtime and on `Client(url=...)` reaching the same runtime through `parley serve`."""
+    if request.param == "embedded":
+        yield client
+        return
+    async with remote_of(client) as remote:
+        yield remote

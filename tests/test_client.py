@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from copilot_runtime import remote_of
+from copilot_runtime import embedded_and_remote
 from parley import (
     Client,
     ClientConfig,
@@ -24,16 +23,7 @@ from parley import (
     UnknownModelError,
 )
 
-
-@pytest.fixture(params=["embedded", "remote"])
-async def client(request: pytest.FixtureRequest, client: Client) -> AsyncIterator[Client]:
-    """The core tests run twice: on the embedded runtime, and on `Client(url=...)` reaching the
-    same runtime through `parley serve` over TCP."""
-    if request.param == "embedded":
-        yield client
-        return
-    async with remote_of(client) as remote:
-        yield remote
+client = pytest.fixture(name="client", params=["embedded", "remote"])(embedded_and_remote)
 
 
 async def test_create_session_from_config_and_from_kwargs(client: Client) -> None:

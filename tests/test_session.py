@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 
 import pytest
 
-from copilot_runtime import remote_of
+from copilot_runtime import embedded_and_remote
 from parley import (
     AssistantMessageEvent,
     Client,
@@ -27,16 +26,7 @@ from parley import (
 )
 from parley.testing import Reply, ScriptedModel
 
-
-@pytest.fixture(params=["embedded", "remote"])
-async def client(request: pytest.FixtureRequest, client: Client) -> AsyncIterator[Client]:
-    """The core tests run twice: on the embedded runtime, and on `Client(url=...)` reaching the
-    same runtime through `parley serve` over TCP."""
-    if request.param == "embedded":
-        yield client
-        return
-    async with remote_of(client) as remote:
-        yield remote
+client = pytest.fixture(name="client", params=["embedded", "remote"])(embedded_and_remote)
 
 
 TURN = [

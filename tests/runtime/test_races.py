@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from copilot_runtime import embedded_and_remote
 from parley import (
     Client,
     ClientConfig,
@@ -20,6 +21,8 @@ from parley import (
 from parley.models import EchoModel
 from parley.runtime.history import UNSTORED_NOTE
 from parley.stores import MemoryStore
+
+client = pytest.fixture(name="client", params=["embedded", "remote"])(embedded_and_remote)
 
 
 class FaultyStore(MemoryStore):

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from conftest import assert_tool_pairs
+from copilot_runtime import embedded_and_remote
 from parley import (
     Client,
     ClientConfig,
@@ -25,6 +26,8 @@ from parley.messages import ToolResultPart
 from parley.models.base import StreamToolCall
 from parley.runtime.history import model_view
 from parley.testing import Reply, ScriptedModel
+
+client = pytest.fixture(name="client", params=["embedded", "remote"])(embedded_and_remote)
 
 RELEASE = asyncio.Event()
 

@@ -8,8 +8,11 @@ import random
 
 import pytest
 
+from copilot_runtime import embedded_and_remote
 from parley import Client, ClientConfig, Message, SessionBusyError, SessionEvent
 from parley.models import EchoModel
+
+client = pytest.fixture(name="client", params=["embedded", "remote"])(embedded_and_remote)
 
 
 def assert_alternates(history: list[Message], prompts: list[str]) -> None:

@@ -108,6 +108,10 @@ class RemoteClient(Client):
             session._end(reason, running_too=True)
         self._sessions.clear()
 
+    def _forget(self, session: RemoteSession) -> None:
+        if self._sessions.get(session.session_id) is session:
+            del self._sessions[session.session_id]
+
     def _event(self, session_id: str, wire: dict[str, Any]) -> None:
         session = self._sessions.get(session_id)
         if session is not None:
@@ -132,6 +136,7 @@ class RemoteClient(Client):
             title=title,
             tools=tools,
             on_permission_request=on_permission_request,
+            forget=self._forget,
         )
         session.on(self._bus.publish)
         self._sessions[session_id] = session

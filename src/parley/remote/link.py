@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -116,16 +116,27 @@ class RemoteLink:
             if isinstance(session_id, str) and isinstance(event, dict):
                 self._on_event(session_id, event)
 
-    async def call(self, method: str, params: dict[str, Any]) -> Any:
-        """A request to the runtime; its error as the parley exception it stands for."""
+    def call(self, method: str, params: dict[str, Any]) -> Awaitable[Any]:
+        """Send a request to the runtime now (requests leave in call order); the awaitable
+        gives its result, or raises the parley exception its error stands for."""
         if self._peer is None:
             raise errors.SessionClosedError("the client is not running; call start() first")
         try:
-            return await self._peer.request(method, params)
+            reply = self._peer.request(method, params)
+        except ConnectionClosedError as exc:
+            raise self._closed_error(exc) from None
+        return self._result(reply)
+
+    async def _result(self, reply: Awaitable[Any]) -> Any:
+        try:
+            return await reply
         except RpcError as exc:
             raise rebuild_error(exc) from None
         except ConnectionClosedError as exc:
-            raise RuntimeConnectionError(
-                f"the connection to the parley runtime at {self.url} closed ({exc}); what it "
-                "stored is kept: start the client again and resume_session to go on"
-            ) from None
+            raise self._closed_error(exc) from None
+
+    def _closed_error(self, exc: ConnectionClosedError) -> RuntimeConnectionError:
+        return RuntimeConnectionError(
+            f"the connection to the parley runtime at {self.url} closed ({exc}); what it "
+            "stored is kept: start the client again and resume_session to go on"
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ class RemoteSession(Session):
         "_bus",
         "_closed",
         "_current",
+        "_forget",
         "_id",
         "_link",
         "_model",
@@ -69,8 +70,10 @@ class RemoteSession(Session):
         title: str | None,
         tools: Sequence[Tool],
         on_permission_request: PermissionHandler | None,
+        forget: Callable[[RemoteSession], None],
     ) -> None:
         self._link = link
+        self._forget = forget  # the client's table of open sessions lets go of a closed one
         self._id = session_id
         self._model = model
         self._title = title
@@ -210,10 +213,10 @@ class RemoteSession(Session):
             )
         return {"sessionId": self._id, "prompt": prompt}
 
-    async def _send(self, params: dict[str, Any]) -> _Turn:
+    async def _claim(self, reply: Awaitable[Any]) -> _Turn:
         self._sending += 1
         try:
-            result = await self._link.call("session.send", params)
+            result = await reply
         finally:
             self._sending -= 1
         turn = self._turn(str(result["messageId"]))
@@ -248,13 +251,13 @@ class RemoteSession(Session):
         return message_from_dict(result["reply"])
 
     def stream(self, message: str | MessageOptions) -> AsyncGenerator[SessionEvent, None]:
-        sending = asyncio.ensure_future(self._send(self._params(message)))  # queued now
-        return self._events(sending)
+        reply = self._link.call("session.send", self._params(message))  # queued now
+        return self._events(asyncio.ensure_future(self._claim(reply)))
 
     async def _events(  # type: ignore[override]
-        self, sending: asyncio.Future[_Turn]
+        self, claiming: asyncio.Future[_Turn]
     ) -> AsyncGenerator[SessionEvent, None]:
-        turn = await sending
+        turn = await claiming
         while True:
             event = await turn.events.get()
             if event is None:  # dropped before it ran
@@ -314,6 +317,7 @@ class RemoteSession(Session):
         if self._closed is not None:
             return
         self._end("was closed")
+        self._forget(self)
         with contextlib.suppress(ParleyError):  # a runtime already gone has closed it too
             await self._link.call("parley.session.close", {"sessionId": self._id})
         await self._bus.drain()

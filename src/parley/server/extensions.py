@@ -56,12 +56,20 @@ def parley_methods(server: CopilotServer) -> dict[str, Method]:
 
     async def close(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.SessionRef, "parley.session.close", params)
-        hosted = server.hosted.get(args.session_id)
+        session_id = args.session_id
+        hosted = server.hosted.get(session_id)
         if hosted is None or connection not in hosted.attached:
             return {"closed": False}
-        await hosted.session.close()
-        for attached in tuple(hosted.attached):
-            server.let_go(attached, args.session_id)
+        del server.hosted[session_id]  # a resume from now on opens the session afresh
+        try:
+            await hosted.session.close()  # its abort and idle still go to the attached
+        finally:
+            hosted.stop()
+            for attached in tuple(hosted.attached):
+                hosted.detach(attached)
+                fresh = server.hosted.get(session_id)
+                if fresh is None or attached not in fresh.attached:
+                    attached.sessions.discard(session_id)
         return {"closed": True}
 
     async def update(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:

@@ -127,16 +127,23 @@ class Peer:
         """Send a notification (no reply). Silently nothing once the connection is closed."""
         self._write({"jsonrpc": "2.0", "method": method, "params": params})
 
-    async def request(self, method: str, params: dict[str, Any]) -> Any:
-        """Send a request and return its result; RpcError for an error reply,
-        ConnectionClosedError when the connection ends first."""
+    def request(self, method: str, params: dict[str, Any]) -> Awaitable[Any]:
+        """Send a request now and return an awaitable of its result: RpcError for an error
+        reply, ConnectionClosedError when the connection ends first.
+
+        Writing before the first await keeps requests in call order, even those made by tasks
+        that have not run yet (a stream's send takes its place in the queue when called).
+        """
         if self._closed.is_set():
             raise ConnectionClosedError(f"the connection to {self.name} is closed")
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
+        self._write({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        return self._result(request_id, future)
+
+    async def _result(self, request_id: int, future: asyncio.Future[Any]) -> Any:
         try:
-            self._write({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
             await self._drain()
             return await future
         finally:
