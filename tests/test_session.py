@@ -170,6 +170,26 @@ async def test_timeout_counts_inactivity_not_total_time(client: Client) -> None:
     assert len(reply.text.split()) > 15
 
 
+async def test_abort_by_message_id_stops_that_turn_only(client: Client) -> None:
+    session = await client.create_session(model="slow:x")
+    streaming = asyncio.Event()
+    session.on(lambda e: streaming.set() if e.type == "assistant.message_delta" else None)
+    first = await session.send("first")
+    second = await session.send("second")
+    await session.send("third")
+    await streaming.wait()  # "first" is running; the other two are queued
+    assert await session.abort(message_id=second) is True  # taken out of the queue
+    assert await session.abort(message_id=second) is False  # gone already
+    assert await session.abort(message_id="no-such-turn") is False
+    assert await session.abort(message_id=first) is True
+    reply = await session.send_and_wait("fourth")  # runs after "third", which still ran
+    assert not reply.interrupted
+    stored = await session.messages()
+    assert [m.text for m in stored if m.role == "user"] == ["first", "third", "fourth"]
+    assert [m.interrupted for m in stored if m.role == "assistant"] == [True, False, False]
+    assert await session.abort(message_id=first) is False  # over
+
+
 async def test_provider_error_is_raised_stored_and_recoverable(
     client: Client, scripted: ScriptedModel
 ) -> None:

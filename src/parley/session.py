@@ -158,9 +158,16 @@ class Session:
         place among other sends. Failures arrive as a `session.error` event rather than an
         exception. Leaving the loop early does not abort the turn; call `abort()` for that.
         """
+        return self._stream_turn(message)[1]
+
+    def _stream_turn(
+        self, message: str | MessageOptions
+    ) -> tuple[str, AsyncGenerator[SessionEvent, None]]:
+        """`stream`, with the turn's user message id known at once (for `parley serve`, which
+        aborts just this turn when its caller gives up)."""
         self._runtime.check_running()
         turn = self._enqueue(message, listen=True)
-        return self._events(turn)
+        return turn.message_id, self._events(turn)
 
     @staticmethod
     async def _events(turn: Turn) -> AsyncGenerator[SessionEvent, None]:
@@ -192,12 +199,14 @@ class Session:
         """The whole history, oldest first: user, assistant and tool messages, as stored."""
         return await self._runtime.messages(self._live)
 
-    async def abort(self) -> bool:
+    async def abort(self, *, message_id: str | None = None) -> bool:
         """Stop the running turn, keeping its text so far (marked interrupted).
 
-        Queued turns still run. Returns False when no turn was running.
+        Queued turns still run. Returns False when no turn was running. With `message_id` (as
+        `send` returned it), only that turn: aborted if running, taken out of the queue if
+        not started yet (its send_and_wait raises TurnAbortedError), False once it is over.
         """
-        return await self._live.abort()
+        return await self._live.abort(message_id=message_id)
 
     async def set_model(self, model: str) -> None:
         """Use `model` from the next turn on; the history is kept."""

@@ -19,7 +19,7 @@ from copilot import CopilotClient
 from copilot.client import RuntimeConnection
 
 from copilot_runtime import Wire, serving
-from parley import Client
+from parley import Client, SessionEvent
 from parley.models.base import ModelRequest, StreamEvent, StreamToolCall
 from parley.server import CopilotServer
 from parley.server.connection import Connection
@@ -206,3 +206,51 @@ async def test_a_stdio_client_is_trusted_when_a_token_is_in_the_environment(
     connection = RuntimeConnection.for_stdio(path=str(runtime), args=["--store", sqlite_url])
     async with CopilotClient(connection=connection, env=env) as client:
         assert await client.list_sessions() == []
+
+
+# --- $/cancelRequest aborts its own turn only, queued or running ---------------------------
+
+
+async def test_cancelling_a_queued_send_and_wait_takes_its_turn_out_of_the_queue(db: str) -> None:
+    """The SDK's timeout cancels a sendAndWait still queued behind another turn: the running
+    turn must go on, and the cancelled one must not run later behind the client's back."""
+    model = GatedModel("one", Reply(text="never asked for", hang=True))
+    async with serving(db, model) as (server, connect), connect() as wire:
+        await wire.ok("session.create", {"sessionId": "s", "model": "scripted:x"})
+        wire.request("first", "session.sendAndWait", {"sessionId": "s", "prompt": "A"})
+        wire.request("second", "session.sendAndWait", {"sessionId": "s", "prompt": "B"})
+        await wire.ok("ping")  # both turns are queued by now, in order
+        wire.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": "second"}})
+        assert (await wire.reply_to("second"))["error"]["code"] == -32800
+        model.gate.set()
+        first = (await wire.reply_to("first"))["result"]
+        assert (first["aborted"], first["response"]["data"]["content"]) == (False, "one")
+        assert not server.hosted["s"].session.busy, "the cancelled turn ran after all"
+
+
+async def test_a_cancel_that_races_the_end_of_its_turn_does_not_abort_the_next_one(
+    db: str,
+) -> None:
+    """$/cancelRequest read just after the turn's session.idle (before the sendAndWait handler
+    resumes) must not abort the turn that starts next: here another send of the session."""
+    model = GatedModel("one", Reply(text="two three four"))
+    async with serving(db, model) as (server, connect), connect() as wire:
+        await wire.ok("session.create", {"sessionId": "s", "model": "scripted:x"})
+        peer = connection_of(server, wire).peer
+        idles = 0
+
+        def cancel_at_first_idle(event: SessionEvent) -> None:
+            nonlocal idles
+            if event.type == "session.idle":
+                idles += 1
+                if idles == 1:  # exactly as if the reader had just read the notification
+                    peer._notification("$/cancelRequest", {"id": "first"})
+
+        server.hosted["s"].session.on(cancel_at_first_idle)
+        wire.request("first", "session.sendAndWait", {"sessionId": "s", "prompt": "A"})
+        await wire.ok("session.send", {"sessionId": "s", "prompt": "B"})  # queued behind A
+        model.gate.set()
+        await wire.event("session.idle", count=2)
+        events = (await wire.ok("session.getMessages", {"sessionId": "s"}))["events"]
+        second = events[-1]["data"]
+        assert (second["content"], second["interrupted"]) == ("two three four", False)

@@ -300,10 +300,13 @@ class RemoteSession(Session):
         result = await self._link.call("parley.session.messages", {"sessionId": self._id})
         return [message_from_dict(m) for m in result["messages"]]
 
-    async def abort(self) -> bool:
+    async def abort(self, *, message_id: str | None = None) -> bool:
         if self._closed is not None:
             return False
-        result = await self._link.call("session.abort", {"sessionId": self._id})
+        params: dict[str, Any] = {"sessionId": self._id}
+        if message_id is not None:
+            params["messageId"] = message_id
+        result = await self._link.call("session.abort", params)
         return bool(result.get("aborted"))
 
     async def set_model(self, model: str) -> None:

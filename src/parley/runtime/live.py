@@ -25,6 +25,7 @@ from parley.errors import (
     ProviderResponseError,
     SessionBusyError,
     SessionClosedError,
+    TurnAbortedError,
 )
 from parley.events import SessionEvent
 from parley.info import SessionInfo
@@ -237,10 +238,24 @@ class LiveSession:
         turn.drop(error)
         return True
 
-    async def abort(self, reason: str = "abort() was called") -> bool:
-        """Abort the running turn (queued turns still run); False when none was running."""
+    async def abort(
+        self, reason: str = "abort() was called", *, message_id: str | None = None
+    ) -> bool:
+        """Abort the running turn (queued turns still run); False when none was running.
+
+        With `message_id`, that turn only: aborted if it is running, taken out of the queue
+        (failing with TurnAbortedError) if it has not started; False if it is over or unknown.
+        """
+        if message_id is not None:
+            for queued in tuple(self._pending or ()):
+                if queued.message_id == message_id:
+                    error = TurnAbortedError(
+                        f"the turn {message_id!r} of session {self.session_id!r} was aborted "
+                        f"before it ran ({reason})"
+                    )
+                    return self.cancel_pending(queued, error)
         turn = self._running
-        if turn is None or not turn.abort(reason):
+        if turn is None or message_id not in (None, turn.message_id) or not turn.abort(reason):
             return False
         await turn.done.wait()
         return True

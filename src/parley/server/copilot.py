@@ -301,20 +301,19 @@ class CopilotServer:
 
         The reply goes out after the turn's ``session.idle`` notification, so the SDK's
         `completionEventId` names an event it already has. ``$/cancelRequest`` (the SDK's
-        timeout) aborts the turn if it has started; a client that disconnects lets it finish.
+        timeout) aborts this turn, running or still queued, and no other; a client that
+        disconnects lets it finish.
         """
         args = p.parse(p.SendMessage, "session.sendAndWait", params)
         hosted = await self.attached_session(connection, args.session_id)
-        message_id: str | None = None
+        message_id, events = hosted.session._stream_turn(args.prompt)
         last: SessionEvent | None = None
         failure: SessionEvent | None = None
         aborted = False
         idle_id: str | None = None
         try:
-            async for event in hosted.session.stream(args.prompt):
-                if event.type == "user.message":
-                    message_id = event.data.message_id
-                elif event.type == "assistant.message":
+            async for event in events:
+                if event.type == "assistant.message":
                     last = event
                 elif event.type == "session.error":
                     failure = event
@@ -323,8 +322,8 @@ class CopilotServer:
                 elif event.type == "session.idle":
                     idle_id = event.id
         except asyncio.CancelledError:
-            if message_id is not None and not connection.peer.closed:
-                await hosted.session.abort()
+            if not connection.peer.closed:
+                await hosted.session.abort(message_id=message_id)
             raise
         if failure is not None and failure.type == "session.error" and not aborted:
             raise RpcError(
@@ -341,9 +340,9 @@ class CopilotServer:
         return result
 
     async def _abort(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
-        args = p.parse(p.SessionRef, "session.abort", params)
+        args = p.parse(p.AbortTurn, "session.abort", params)
         hosted = await self.attached_session(connection, args.session_id)
-        return {"aborted": await hosted.session.abort()}
+        return {"aborted": await hosted.session.abort(message_id=args.message_id)}
 
     async def _switch_model(self, connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
         args = p.parse(p.SwitchModel, "session.model.switchTo", params)

@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from parley.server.rpc import INVALID_PARAMS, RpcError
 
 __all__ = [
+    "AbortTurn",
     "AnswerPermission",
     "AnswerTool",
     "Connect",
@@ -83,6 +84,10 @@ class ResumeSession(OpenOptions):
 
 class SessionRef(_Params):
     session_id: str
+
+
+class AbortTurn(SessionRef):
+    message_id: str | None = None  # parley's own: that turn only, running or queued
 
 
 class SendMessage(_Params):
