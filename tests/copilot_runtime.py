@@ -279,19 +279,27 @@ def db(tmp_path: Path) -> str:
 
 
 @asynccontextmanager
-async def remote_of(embedded: Client) -> AsyncIterator[Client]:
-    """A `Client(url=...)` on a `parley serve` (in this process, over real TCP) that serves
-    `embedded`'s sessions: the same store and providers, reached through the protocol."""
-    server = CopilotServer(embedded)
+async def hosting(
+    embedded: Client, *, token: str | None = None
+) -> AsyncIterator[tuple[CopilotServer, str]]:
+    """`parley serve` for `embedded`'s sessions (in this process, over real TCP), and its URL."""
+    server = CopilotServer(embedded, token=token)
     ports: asyncio.Queue[int] = asyncio.Queue()
     serving = asyncio.create_task(serve_tcp(server, port=0, on_listening=ports.put_nowait))
     try:
         port = await asyncio.wait_for(ports.get(), 10)
-        async with Client(url=f"tcp://127.0.0.1:{port}") as remote:
-            yield remote
+        yield server, f"tcp://127.0.0.1:{port}"
     finally:
         server.shutdown.set()
         await asyncio.wait_for(serving, 10)
+
+
+@asynccontextmanager
+async def remote_of(embedded: Client) -> AsyncIterator[Client]:
+    """A `Client(url=...)` on a `parley serve` that serves `embedded`'s sessions: the same
+    store and providers, reached through the protocol."""
+    async with hosting(embedded) as (_, url), Client(url=url) as remote:
+        yield remote
 
 
 async def embedded_and_remote(
