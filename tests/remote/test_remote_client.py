@@ -137,17 +137,19 @@ async def test_a_runtime_that_goes_away_mid_turn_keeps_what_it_stored(embedded: 
 
 
 async def test_client_on_sees_every_sessions_events_on_the_runtime(embedded: Client) -> None:
-    async with hosting(embedded) as (_, url), Client(url=url) as watcher, Client(url=url) as other:
+    async with hosting(embedded) as (_, url), Client(url=url) as other:
         seen: asyncio.Queue[SessionEvent] = asyncio.Queue()
-        watcher.on(seen.put_nowait)
-        await watcher.list_sessions()  # the subscription is in before the other's turn
-        session = await other.create_session(session_id="theirs")
-        await session.send_and_wait("hi")
-        kinds: list[str] = []
-        while not kinds or kinds[-1] != "session.idle":
-            event = await asyncio.wait_for(seen.get(), 10)
-            assert event.session_id == "theirs"
-            kinds.append(event.type)
+        watcher = Client(url=url)
+        watcher.on(seen.put_nowait)  # before start: the subscription is made at start
+        async with watcher:
+            await watcher.list_sessions()  # the subscription is in before the other's turn
+            session = await other.create_session(session_id="theirs")
+            await session.send_and_wait("hi")
+            kinds: list[str] = []
+            while not kinds or kinds[-1] != "session.idle":
+                event = await asyncio.wait_for(seen.get(), 10)
+                assert event.session_id == "theirs"
+                kinds.append(event.type)
         assert kinds[0] == "user.message"
         assert "assistant.message" in kinds
 

@@ -91,6 +91,7 @@ class RemoteClient(Client):
         listed = await self._link.call("models.list", {})
         self._default_model = str(listed["models"][0]["id"])
         self._watching = None
+        self._watch()  # handlers given before start
 
     async def stop(self) -> None:
         for session in self._sessions.values():
@@ -214,7 +215,8 @@ class RemoteClient(Client):
             if value is not None:
                 params[key] = value
         await self._link.call("session.resume", params)
-        if open_one is not None and not open_one._closed:
+        if open_one is not None and open_one._closed is None:
+            open_one._take(tools, on_permission_request)  # as embedded: given ones replace
             return open_one
         info = await self.get_session(session_id)
         return self._open(session_id, info.model, info.title, tools or (), on_permission_request)
@@ -292,8 +294,13 @@ class RemoteClient(Client):
 
     def on(self, handler: Handler) -> Unsubscribe:
         """Every session's events, this client's and the runtime's others alike."""
-        if self._watching is None and self._link.open:
+        unsubscribe = self._bus.subscribe(handler)
+        self._watch()
+        return unsubscribe
+
+    def _watch(self) -> None:
+        """Ask the runtime for every session's events, once some handler wants them."""
+        if self._watching is None and self._bus and self._link.open:
             self._watching = asyncio.ensure_future(
                 self._link.call("parley.subscribe", {"all": True})
             )
-        return self._bus.subscribe(handler)

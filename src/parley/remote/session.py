@@ -111,6 +111,15 @@ class RemoteSession(Session):
         """Whether a send of this handle is in flight or a turn of the session is running."""
         return self._sending > 0 or self._current is not None
 
+    def _take(
+        self, tools: Sequence[Tool] | None, on_permission_request: PermissionHandler | None
+    ) -> None:
+        """What a resume of this open session gave: it replaces this handle's own."""
+        if tools is not None:
+            self._tools = {t.name: t for t in tools}
+        if on_permission_request is not None:
+            self._on_permission = on_permission_request
+
     # --- events from the runtime ------------------------------------------------------------
 
     def deliver(self, wire: dict[str, Any]) -> None:
