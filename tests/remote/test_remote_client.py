@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot_runtime import hosting
+from copilot_runtime import hosting, start_tcp
 from parley import (
     Client,
     ClientConfig,
@@ -77,8 +77,10 @@ def test_a_url_that_is_not_tcp_or_comes_with_a_store_is_a_config_error() -> None
         Client(url="http://127.0.0.1:4321")
     with pytest.raises(ConfigError, match="tcp://"):
         Client(url="tcp://127.0.0.1")  # no port
-    with pytest.raises(ConfigError, match="parley serve"):
+    with pytest.raises(ConfigError, match=r"store: .*parley serve"):
         Client(store="memory://", url="tcp://127.0.0.1:4321")
+    with pytest.raises(ConfigError, match="config, idle_ttl: "):
+        Client(url="tcp://127.0.0.1:4321", config=ClientConfig(), idle_ttl=5)
     with pytest.raises(ConfigError, match="url="):
         Client(token="secret")
 
@@ -219,3 +221,38 @@ async def test_stop_disconnects_and_the_runtime_finishes_the_turn(embedded: Clie
             stored = await (await again.resume_session("left")).messages()
     assert [m.role for m in stored] == ["user", "assistant"]
     assert not stored[1].interrupted
+
+
+async def test_stop_ends_a_running_stream_here_not_there(embedded: Client) -> None:
+    idle = idle_of(embedded)
+    async with hosting(embedded) as (_, url):
+        remote = Client(url=url)
+        await remote.start()
+        session = await remote.create_session(model="slow:x", session_id="s")
+        stream = session.stream("a long answer please")
+        async for event in stream:
+            if event.type == "assistant.message_delta":
+                break
+        await remote.stop()
+        with pytest.raises(SessionClosedError, match="client stopped"):
+            await anext(stream)
+        assert await idle.get() == "s"
+
+
+async def test_a_runtime_process_stopped_while_a_client_is_connected_exits_quietly(
+    sqlite_url: str,
+) -> None:
+    """The real `parley-runtime --port 0` process, SIGTERM while a remote client holds a
+    session: it exits 0 with nothing but its own log lines on stderr, and the client's next
+    call says the connection is gone."""
+    served = await start_tcp(sqlite_url)
+    async with Client(url=f"tcp://127.0.0.1:{served.port}") as remote:
+        session = await remote.create_session(session_id="kept")
+        await session.send_and_wait("hello")
+        assert await served.stop() == 0
+        with pytest.raises((RuntimeConnectionError, SessionClosedError), match="connection"):
+            await session.send_and_wait("still there?")
+    assert "Traceback" not in served.stderr[0]
+    assert "ERROR" not in served.stderr[0]
+    async with Client(store=sqlite_url) as embedded:
+        assert (await embedded.get_session("kept")).message_count == 2

@@ -3,6 +3,7 @@ own event parser (an event it cannot parse is dropped by the SDK, silently)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -189,7 +190,7 @@ def test_a_history_becomes_a_chain_of_stable_events() -> None:
 
 def test_events_and_histories_come_back_as_they_were() -> None:
     """What parley's remote client reads: the inverse of each mapping."""
-    from parley.server.wire import event_from_copilot, messages_from_events
+    from parley.server.wire import event_from_copilot
 
     at = datetime(2026, 3, 4, tzinfo=UTC)
     history = [
@@ -245,3 +246,73 @@ def test_events_and_histories_come_back_as_they_were() -> None:
     ):
         assert event_from_copilot(SID, copilot_event(event, originating_message_id="u")) == event
     assert event_from_copilot(SID, server_event("permission.requested", {}, parent_id=None)) is None
+
+
+def messages_from_events(events: Iterable[dict[str, Any]]) -> list[Message]:
+    """The inverse of `history_events`, to show that it loses nothing of a history."""
+    messages: list[Message] = []
+    results: list[ToolResultPart] = []
+    results_id = ""
+    results_at = datetime.now(UTC)
+
+    def flush() -> None:
+        nonlocal results
+        if results:
+            messages.append(
+                Message(id=results_id, role="tool", parts=tuple(results), created_at=results_at)
+            )
+            results = []
+
+    for event in events:
+        data = event["data"]
+        moment = datetime.fromisoformat(event["timestamp"])
+        if event["type"] == "tool.execution_complete":
+            results_id, results_at = data["messageId"], moment
+            failed = not data["success"]
+            content = (data.get("error") or {}).get("message") if failed else None
+            if not failed:
+                content = (data.get("result") or {}).get("content")
+            results.append(
+                ToolResultPart(call_id=data["toolCallId"], content=content or "", is_error=failed)
+            )
+            continue
+        flush()
+        if event["type"] == "user.message":
+            messages.append(
+                Message(
+                    id=data["messageId"],
+                    role="user",
+                    parts=(TextPart(text=data["content"]),),
+                    created_at=moment,
+                )
+            )
+        elif event["type"] == "assistant.message":
+            parts: list[TextPart | ToolCallPart] = []
+            if data["content"]:
+                parts.append(TextPart(text=data["content"]))
+            parts.extend(
+                ToolCallPart(call_id=c["toolCallId"], name=c["name"], arguments=c["arguments"])
+                for c in data.get("toolRequests", ())
+            )
+            usage = data.get("usage")
+            messages.append(
+                Message(
+                    id=data["messageId"],
+                    role="assistant",
+                    parts=tuple(parts),
+                    created_at=moment,
+                    model=data.get("model") or None,
+                    usage=Usage(
+                        input_tokens=usage["inputTokens"],
+                        output_tokens=usage["outputTokens"],
+                        cached_tokens=usage["cachedTokens"],
+                        cost=usage["cost"],
+                    )
+                    if usage
+                    else None,
+                    interrupted=bool(data.get("interrupted")),
+                    error=data.get("error"),
+                )
+            )
+    flush()
+    return messages

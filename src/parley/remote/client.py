@@ -11,7 +11,13 @@ from typing import Any
 from parley.client import Client
 from parley.comparison import Comparison, ComparisonPage
 from parley.config import ClientConfig, OnBusy, ProviderConfig, SessionConfig
-from parley.errors import ConfigError, ParleyError, SessionClosedError, SessionNotFoundError
+from parley.errors import (
+    ConfigError,
+    ParleyError,
+    RuntimeConnectionError,
+    SessionClosedError,
+    SessionNotFoundError,
+)
 from parley.info import SessionInfo, SessionPage
 from parley.models.registry import ModelRegistry
 from parley.remote.link import RemoteLink
@@ -49,12 +55,15 @@ class RemoteClient(Client):
     ) -> None:
         if url is None:
             raise ConfigError("RemoteClient needs url='tcp://host:port'")
-        if store is not None or max_live_sessions is not None or idle_ttl is not None:
+        given = {"store": store, "config": config, "max_live_sessions": max_live_sessions,
+                 "idle_ttl": idle_ttl}  # fmt: skip
+        if named := [name for name, value in given.items() if value is not None]:
             raise ConfigError(
-                "a remote client has no store or memory of its own: give store, "
-                "max_live_sessions and idle_ttl to the `parley serve` that holds the sessions"
+                f"{', '.join(named)}: a remote client has no store, providers or memory of its "
+                "own; these are the settings of the `parley serve` process that holds the "
+                "sessions (its --store, config files and environment)"
             )
-        self.config = config or ClientConfig()
+        self.config = ClientConfig()
         self.url = url
         if token is None:
             token = os.environ.get("COPILOT_CONNECTION_TOKEN") or None
@@ -95,7 +104,7 @@ class RemoteClient(Client):
 
     async def stop(self) -> None:
         for session in self._sessions.values():
-            session._end("was closed when its client stopped")
+            session._end("was closed when its client stopped", running=SessionClosedError)
         self._sessions.clear()
         if self._watching is not None:
             with contextlib.suppress(ParleyError):
@@ -106,7 +115,7 @@ class RemoteClient(Client):
         """The connection ended (stop, or the runtime went away): no session of ours is open."""
         reason = f"lost its connection to the runtime at {self.url}"
         for session in self._sessions.values():
-            session._end(reason, running_too=True)
+            session._end(reason, running=RuntimeConnectionError)
         self._sessions.clear()
 
     def _forget(self, session: RemoteSession) -> None:

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from parley.errors import ConfigError, ParleyError, RuntimeConnectionError, SessionClosedError
+from parley.errors import ConfigError, ParleyError, SessionClosedError
 from parley.events import SessionEvent
 from parley.messages import Message, MessageOptions, message_from_dict
 from parley.remote.link import RemoteLink
@@ -277,10 +277,13 @@ class RemoteSession(Session):
             if event.type == "session.idle":
                 return
 
-    def _end(self, reason: str, *, deleted: bool = False, running_too: bool = False) -> None:
+    def _end(
+        self, reason: str, *, deleted: bool = False, running: type[ParleyError] | None = None
+    ) -> None:
         """This handle is closed (the words are the embedded runtime's): later calls raise,
         and streams of turns that never started end with the error their runtime gave. With
-        `running_too` (the connection is gone) the running turn's stream ends too."""
+        `running` (no more events will come: the client stopped or the connection is gone)
+        the running turn's stream ends too, with that error."""
         then = (
             "create_session() starts a new one"
             if deleted
@@ -293,8 +296,10 @@ class RemoteSession(Session):
                 continue
             if turn is not self._current:
                 turn.error = dropped
-            elif running_too:
-                turn.error = RuntimeConnectionError(f"session {self._id!r} {reason}")
+            elif running is not None:
+                turn.error = running(
+                    f"session {self._id!r} {reason}; the runtime finishes the turn"
+                )
             else:
                 continue  # its abort and session.idle are on their way
             turn.done = True

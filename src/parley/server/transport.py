@@ -111,6 +111,10 @@ async def serve_tcp(
         log.info("%s: connected", name)
         try:
             await server.serve(reader, writer, name, trusted=server.token is None)
+        except asyncio.CancelledError:
+            # `_end` stops it at shutdown. Ending quietly matters: Python 3.11's start_server
+            # asks a cancelled handler task for its exception and logs the CancelledError.
+            pass
         finally:
             connections.discard(task)
             log.info("%s: closed", name)

@@ -34,7 +34,6 @@ __all__ = [
     "history_events",
     "info_from_wire",
     "info_to_wire",
-    "messages_from_events",
     "server_event",
 ]
 
@@ -258,66 +257,3 @@ def event_from_copilot(session_id: str, wire: dict[str, Any]) -> SessionEvent | 
         return event_from_dict({**wire, "sessionId": session_id, "data": data})
     except ValueError:
         return None
-
-
-def messages_from_events(events: Iterable[dict[str, Any]]) -> list[Message]:
-    """The inverse of `history_events`: the stored history, as `Session.messages()` gives it."""
-    messages: list[Message] = []
-    results: list[ToolResultPart] = []
-    results_id = ""
-    results_at = utcnow()
-
-    def flush() -> None:
-        nonlocal results
-        if results:
-            messages.append(
-                Message(id=results_id, role="tool", parts=tuple(results), created_at=results_at)
-            )
-            results = []
-
-    for event in events:
-        data = event["data"]
-        moment = datetime.fromisoformat(event["timestamp"])
-        if event["type"] == "tool.execution_complete":
-            results_id, results_at = data["messageId"], moment
-            failed = not data["success"]
-            content = (data.get("error") or {}).get("message") if failed else None
-            if not failed:
-                content = (data.get("result") or {}).get("content")
-            results.append(
-                ToolResultPart(call_id=data["toolCallId"], content=content or "", is_error=failed)
-            )
-            continue
-        flush()
-        if event["type"] == "user.message":
-            messages.append(
-                Message(
-                    id=data["messageId"],
-                    role="user",
-                    parts=(TextPart(text=data["content"]),),
-                    created_at=moment,
-                )
-            )
-        elif event["type"] == "assistant.message":
-            parts: list[TextPart | ToolCallPart] = []
-            if data["content"]:
-                parts.append(TextPart(text=data["content"]))
-            parts.extend(
-                ToolCallPart(call_id=c["toolCallId"], name=c["name"], arguments=c["arguments"])
-                for c in data.get("toolRequests", ())
-            )
-            usage = data.get("usage")
-            messages.append(
-                Message(
-                    id=data["messageId"],
-                    role="assistant",
-                    parts=tuple(parts),
-                    created_at=moment,
-                    model=data.get("model") or None,
-                    usage=_usage_from_wire(usage) if usage else None,
-                    interrupted=bool(data.get("interrupted")),
-                    error=data.get("error"),
-                )
-            )
-    flush()
-    return messages
