@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 
-from parley.errors import ConfigError, SessionBusyError, SessionClosedError, TurnTimeoutError
+from parley.errors import (
+    ConfigError,
+    ParleyError,
+    SessionBusyError,
+    SessionClosedError,
+    TurnTimeoutError,
+)
 from parley.events import SessionEvent
 from parley.messages import Message, MessageOptions
 from parley.runtime.bus import Handler, Unsubscribe
@@ -26,6 +32,23 @@ def _prompt(message: str | MessageOptions) -> tuple[str, tuple[Tool, ...]]:
     if isinstance(message, str):
         return message, ()
     raise TypeError(f"send takes a str or MessageOptions, not {type(message).__name__}")
+
+
+async def _until_idle(
+    queue: asyncio.Queue[SessionEvent | None], failed: Callable[[], ParleyError | None]
+) -> AsyncGenerator[SessionEvent, None]:
+    """One turn's events from `queue`, up to its ``session.idle``. None in the queue means the
+    turn was dropped before it ran: `failed()` is raised if it gives an error."""
+    while True:
+        event = await queue.get()
+        if event is None:
+            error = failed()
+            if error is not None:
+                raise error
+            return
+        yield event
+        if event.type == "session.idle":
+            return
 
 
 class Session:
@@ -174,15 +197,8 @@ class Session:
         queue = turn.events
         assert queue is not None
         try:
-            while True:
-                event = await queue.get()
-                if event is None:  # dropped before it ran
-                    if turn.error is not None:
-                        raise turn.error
-                    return
+            async for event in _until_idle(queue, lambda: turn.error):
                 yield event
-                if event.type == "session.idle":
-                    return
         finally:
             turn.events = None
 

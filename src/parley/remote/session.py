@@ -24,7 +24,7 @@ from parley.messages import Message, MessageOptions, message_from_dict
 from parley.remote.link import RemoteLink
 from parley.runtime.bus import EventBus, Handler, Unsubscribe
 from parley.server.wire import event_from_copilot
-from parley.session import Session, _prompt
+from parley.session import Session, _prompt, _until_idle
 from parley.tools import PermissionHandler, PermissionRequest, Tool
 
 __all__ = ["RemoteSession"]
@@ -267,15 +267,8 @@ class RemoteSession(Session):
         self, claiming: asyncio.Future[_Turn]
     ) -> AsyncGenerator[SessionEvent, None]:
         turn = await claiming
-        while True:
-            event = await turn.events.get()
-            if event is None:  # dropped before it ran
-                if turn.error is not None:
-                    raise turn.error
-                return
+        async for event in _until_idle(turn.events, lambda: turn.error):
             yield event
-            if event.type == "session.idle":
-                return
 
     def _end(
         self, reason: str, *, deleted: bool = False, running: type[ParleyError] | None = None
