@@ -29,6 +29,23 @@ from parley.tools import PermissionHandler, Tool
 __all__ = ["Client"]
 
 
+def _session_config(config: SessionConfig | None, kwargs: dict[str, Any]) -> SessionConfig:
+    """What `create_session` was given, as one SessionConfig (for the embedded and the remote
+    client alike); ConfigError for both forms at once, or for something else."""
+    if config is not None and kwargs:
+        raise ConfigError(
+            "pass either a SessionConfig or keyword arguments to create_session, not both"
+        )
+    if config is None:
+        try:
+            return SessionConfig(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"create_session: {exc}; see SessionConfig's fields") from None
+    if not isinstance(config, SessionConfig):
+        raise ConfigError(f"create_session takes a SessionConfig, not {type(config).__name__}")
+    return config
+
+
 class Client:
     """The entry point: many sessions, one store, one event stream.
 
@@ -140,17 +157,7 @@ class Client:
         Raises SessionExistsError for an id already taken, InvalidSessionIdError for an id that
         breaks the naming rules, UnknownModelError for a model no provider serves.
         """
-        if config is not None and kwargs:
-            raise ConfigError(
-                "pass either a SessionConfig or keyword arguments to create_session, not both"
-            )
-        if config is None:
-            try:
-                config = SessionConfig(**kwargs)
-            except TypeError as exc:
-                raise ConfigError(f"create_session: {exc}; see SessionConfig's fields") from None
-        elif not isinstance(config, SessionConfig):
-            raise ConfigError(f"create_session takes a SessionConfig, not {type(config).__name__}")
+        config = _session_config(config, kwargs)
         return Session(self._runtime, await self._runtime.create(config))
 
     async def resume_session(

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from parley.client import Client
+from parley.client import Client, _session_config
 from parley.comparison import Comparison, ComparisonPage
 from parley.config import ClientConfig, OnBusy, ProviderConfig, SessionConfig
 from parley.errors import (
@@ -162,15 +162,7 @@ class RemoteClient(Client):
     async def create_session(
         self, config: SessionConfig | None = None, /, **kwargs: Any
     ) -> Session:
-        if config is not None and kwargs:
-            raise ConfigError(
-                "pass either a SessionConfig or keyword arguments to create_session, not both"
-            )
-        if config is None:
-            try:
-                config = SessionConfig(**kwargs)
-            except TypeError as exc:
-                raise ConfigError(f"create_session: {exc}; see SessionConfig's fields") from None
+        config = _session_config(config, kwargs)
         if config.provider is not None:
             raise _unsupported("a session's own provider (keys stay on the runtime's host)")
         params: dict[str, Any] = {

@@ -222,23 +222,22 @@ class RemoteSession(Session):
             )
         return {"sessionId": self._id, "prompt": prompt}
 
-    async def _claim(self, reply: Awaitable[Any]) -> _Turn:
+    async def _sent(self, reply: Awaitable[Any]) -> Any:
+        """A send's reply; `busy` counts the send until it comes."""
         self._sending += 1
         try:
-            result = await reply
+            return await reply
         finally:
             self._sending -= 1
+
+    async def _claim(self, reply: Awaitable[Any]) -> _Turn:
+        result = await self._sent(reply)
         turn = self._turn(str(result["messageId"]))
         turn.claimed = True
         return turn
 
     async def send(self, message: str | MessageOptions) -> str:
-        params = self._params(message)
-        self._sending += 1
-        try:
-            result = await self._link.call("session.send", params)
-        finally:
-            self._sending -= 1
+        result = await self._sent(self._link.call("session.send", self._params(message)))
         return str(result["messageId"])
 
     async def send_and_wait(
@@ -247,16 +246,9 @@ class RemoteSession(Session):
         *,
         timeout: float | None = 60.0,  # noqa: ASYNC109 - inactivity, not a deadline
     ) -> Message:
-        params = self._params(message)
-        if timeout is not None and timeout <= 0:
-            raise ConfigError(f"timeout must be > 0 seconds, or None; got {timeout!r}")
-        self._sending += 1
-        try:  # the runtime counts the inactivity: it sees every event first
-            result = await self._link.call(
-                "parley.session.sendAndWait", {**params, "timeout": timeout}
-            )
-        finally:
-            self._sending -= 1
+        # The runtime counts the inactivity (it sees every event first) and checks `timeout`.
+        params = {**self._params(message), "timeout": timeout}
+        result = await self._sent(self._link.call("parley.session.sendAndWait", params))
         return message_from_dict(result["reply"])
 
     def stream(self, message: str | MessageOptions) -> AsyncGenerator[SessionEvent, None]:
