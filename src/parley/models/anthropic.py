@@ -1,11 +1,17 @@
-"""The Anthropic Messages adapter, through the official `anthropic` SDK."""
+"""The Anthropic Messages adapter, on parley's lean wire path (`models/http.py`).
+
+The request body's history is kept encoded per session and extended turn by turn
+(`models/wire_body.py`); each streamed event is decoded into plain dicts, never into a typed
+object.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import anthropic
+import orjson
+from yarl import URL
 
 from parley.config import ProviderConfig
 from parley.errors import ProviderResponseError
@@ -19,13 +25,16 @@ from parley.models.base import (
     StreamToolCall,
     StreamUsage,
 )
-from parley.models.faults import broken_stream, parse_tool_arguments
-from parley.models.sdk_adapter import SDKAdapter
+from parley.models.faults import parse_tool_arguments
+from parley.models.http import HTTPAdapter
+from parley.models.wire_body import EncodedHistory, encoded
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "to_anthropic_messages"]
+__all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicAdapter", "to_anthropic_messages"]
 
 DEFAULT_MAX_TOKENS = 8192
 """Anthropic requires a reply budget; ProviderConfig(max_tokens=...) sets another."""
+API_VERSION = "2023-06-01"
+"""The ``anthropic-version`` header: the Messages API as the official SDKs speak it."""
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -77,12 +86,59 @@ def to_anthropic_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return wire
 
 
-def _tools_in(messages: Sequence[Message]) -> list[str]:
-    return [part.name for m in messages for part in m.parts if isinstance(part, ToolCallPart)]
+class _History(EncodedHistory):
+    """The ``messages`` array for the history, brackets left out, as `to_anthropic_messages`.
+
+    Consecutive messages of one role merge into one turn, so the last turn stays open
+    (`tail`, its blocks encoded) until a message of the other role closes it into `closed`.
+    `tools` are the names of the tools the history called, in order.
+    """
+
+    __slots__ = ("closed", "role", "tail", "tools")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = bytearray()
+        self.role: str | None = None
+        self.tail: list[bytes] = []
+        self.tools: dict[str, None] = {}
+
+    def add(self, message: Message) -> None:
+        for part in message.parts:
+            if isinstance(part, ToolCallPart):
+                self.tools[part.name] = None
+        blocks = _blocks(message)
+        if not blocks:
+            return
+        role = "assistant" if message.role == "assistant" else "user"
+        if role != self.role:
+            if self.role is not None:
+                if self.closed:
+                    self.closed += b","
+                self.closed += self._turn()
+            self.role, self.tail = role, []
+        self.tail.extend(orjson.dumps(block) for block in blocks)
+
+    def _turn(self) -> bytes:
+        return b"".join(
+            (
+                b'{"role":"',
+                (self.role or "").encode(),
+                b'","content":[',
+                b",".join(self.tail),
+                b"]}",
+            )
+        )
+
+    def parts(self) -> list[bytes | bytearray]:
+        """The array's contents, as parts to join."""
+        if self.role is None:
+            return [self.closed]
+        return [self.closed, b",", self._turn()] if self.closed else [self._turn()]
 
 
-class AnthropicAdapter(SDKAdapter):
-    """Streams Messages through `anthropic.AsyncAnthropic`."""
+class AnthropicAdapter(HTTPAdapter):
+    """Streams Messages over HTTP (``x-api-key``, ``anthropic-version``)."""
 
     def __init__(
         self,
@@ -93,22 +149,24 @@ class AnthropicAdapter(SDKAdapter):
         base_url: str | None,
         priced_by: str = "vendor",
     ) -> None:
-        super().__init__(name, config, base_url=base_url, priced_by=priced_by)
-        self._sdk = anthropic
         self._max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS
-        self._client = anthropic.AsyncAnthropic(
-            api_key=api_key or "no-key",  # never let the SDK go looking for a key of its own
-            base_url=base_url,
-            max_retries=0,
-            timeout=config.timeout,
-            default_headers=dict(config.headers) or None,
+        headers = {"anthropic-version": API_VERSION}
+        if api_key:  # a local server that takes no key is sent none
+            headers["x-api-key"] = api_key
+        super().__init__(
+            name,
+            config,
+            base_url=base_url or "https://api.anthropic.com",
+            priced_by=priced_by,
+            headers=headers,
         )
+        self._messages_url = URL(str(self._base).rstrip("/") + "/v1/messages")
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    def _body(self, request: ModelRequest) -> bytes:
+        history = encoded(request.cache, (self, request.model), request.messages, _History)
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": int(request.options.get("max_tokens", self._max_tokens)),
-            "messages": to_anthropic_messages(request.messages),
             "stream": True,
         }
         if request.system:
@@ -121,9 +179,8 @@ class AnthropicAdapter(SDKAdapter):
         # ones the history used that this request no longer offers (calling one again gets an
         # error result from the runtime, like any unknown tool).
         offered = {s.name for s in request.tools}
-        for name in _tools_in(request.messages):
+        for name in history.tools:
             if name not in offered:
-                offered.add(name)
                 offers.append(
                     {
                         "name": name,
@@ -133,41 +190,43 @@ class AnthropicAdapter(SDKAdapter):
                 )
         if offers:
             params["tools"] = offers
-        try:
-            events = await self._client.messages.create(**params)
-        except anthropic.AnthropicError as exc:
-            raise self._error(exc) from exc
+        return b"".join((b'{"messages":[', *history.parts(), b"],", orjson.dumps(params)[1:]))
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        response = await self._post(self._messages_url, self._body(request))
         finish: FinishReason | None = None
         input_tokens = cached = written = output_tokens = 0
-        tools: dict[int, dict[str, str]] = {}
-        try:
-            async for event in events:
-                if event.type == "message_start":
-                    usage = event.message.usage
-                    cached = int(usage.cache_read_input_tokens or 0)
-                    written = int(usage.cache_creation_input_tokens or 0)  # priced higher
-                    input_tokens = usage.input_tokens + cached + written
-                    output_tokens = usage.output_tokens
-                elif event.type == "content_block_start":
-                    block = event.content_block
-                    if block.type == "tool_use":
-                        tools[event.index] = {"id": block.id, "name": block.name, "json": ""}
-                elif event.type == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta" and delta.text:
-                        yield StreamTextDelta(text=delta.text)
-                    elif delta.type == "input_json_delta" and event.index in tools:
-                        tools[event.index]["json"] += delta.partial_json
-                elif event.type == "message_delta":
-                    output_tokens = event.usage.output_tokens
-                    if event.delta.stop_reason is not None:
-                        finish = _FINISH.get(event.delta.stop_reason, "stop")
-        except anthropic.APIStatusError as exc:
-            raise self._error(exc) from exc
-        except Exception as exc:  # torn, stalled or malformed mid-stream, whatever raised it
-            raise broken_stream(self._name, exc) from exc
-        finally:
-            await events.close()
+        tools: dict[int, list[str]] = {}  # index: [id, name, json]
+        async for events in self._events(response):
+            for event in events:
+                kind = event.get("type")
+                if kind == "content_block_delta":
+                    delta = event["delta"]
+                    kind = delta.get("type")
+                    if kind == "text_delta":
+                        if delta.get("text"):
+                            yield StreamTextDelta(text=delta["text"])
+                    elif kind == "input_json_delta":
+                        tool = tools.get(event.get("index", 0))
+                        if tool is not None:
+                            tool[2] += delta.get("partial_json") or ""
+                elif kind == "content_block_start":
+                    block = event["content_block"]
+                    if block.get("type") == "tool_use":
+                        tools[event.get("index", 0)] = [block["id"], block["name"], ""]
+                elif kind == "message_start":
+                    usage = event["message"].get("usage") or {}
+                    cached = int(usage.get("cache_read_input_tokens") or 0)
+                    written = int(usage.get("cache_creation_input_tokens") or 0)  # priced higher
+                    input_tokens = int(usage.get("input_tokens") or 0) + cached + written
+                    output_tokens = int(usage.get("output_tokens") or 0)
+                elif kind == "message_delta":
+                    counted = (event.get("usage") or {}).get("output_tokens")
+                    if counted is not None:
+                        output_tokens = int(counted)
+                    reason = (event.get("delta") or {}).get("stop_reason")
+                    if reason is not None:
+                        finish = _FINISH.get(reason, "stop")
         if finish is None:
             raise ProviderResponseError(
                 f"the reply stream from provider {self._name!r} ended before the reply was "
@@ -186,7 +245,7 @@ class AnthropicAdapter(SDKAdapter):
                 cache_write_tokens=written,
             ),
         )
-        for _, tool in sorted(tools.items()):
-            arguments = parse_tool_arguments(self._name, tool["name"], tool["json"])
-            yield StreamToolCall(call_id=tool["id"], name=tool["name"], arguments=arguments)
+        for _, (call_id, name, raw) in sorted(tools.items()):
+            arguments = parse_tool_arguments(self._name, name, raw)
+            yield StreamToolCall(call_id=call_id, name=name, arguments=arguments)
         yield StreamFinish(reason=finish)

@@ -17,6 +17,7 @@ __all__ = [
     "FinishReason",
     "ModelAdapter",
     "ModelRequest",
+    "RequestCache",
     "StreamEvent",
     "StreamFinish",
     "StreamTextDelta",
@@ -37,6 +38,21 @@ class ToolSpec:
     parameters: dict[str, Any]
 
 
+class RequestCache:
+    """What an adapter keeps of one session's requests for the next: its encoded history.
+
+    The runtime gives each live session one, in every `ModelRequest`; it goes when the session
+    is evicted or closed. `key` says whose and for what `value` is (an adapter and a model, say):
+    an adapter finding another key starts afresh.
+    """
+
+    __slots__ = ("key", "value")
+
+    def __init__(self) -> None:
+        self.key: object = None
+        self.value: Any = None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ModelRequest:
     """Everything a model call needs, with no provider in it."""
@@ -48,6 +64,8 @@ class ModelRequest:
     session_id: str = ""
     tools: Sequence[ToolSpec] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    cache: RequestCache | None = None
+    """The session's cache, for adapters that keep the encoded history (None: keep nothing)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -7,7 +7,6 @@ import json
 import time
 import urllib.parse
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Any
 
 from parley.errors import (
@@ -21,7 +20,7 @@ from parley.errors import (
 )
 
 # Error types carried in a body, for errors that arrive inside a stream whose status was 200
-# (Anthropic's `event: error`).
+# (Anthropic's `event: error`, an OpenAI-compatible server's `{"error": ...}` chunk).
 _STATUS_OF_TYPE = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -33,19 +32,25 @@ _STATUS_OF_TYPE = {
 }
 
 
-def _status_of(body: object) -> int:
-    error = body.get("error") if isinstance(body, dict) else None
-    kind = error.get("type") if isinstance(error, dict) else None
-    return _STATUS_OF_TYPE.get(kind, 500) if isinstance(kind, str) else 500
+def status_of_error(error: object) -> int:
+    """The HTTP status an in-stream ``error`` object stands for (500 when it does not say)."""
+    if isinstance(error, dict):
+        code = error.get("code")
+        if isinstance(code, int) and 400 <= code < 600:  # OpenAI-compatible servers
+            return code
+        kind = error.get("type")
+        if isinstance(kind, str):
+            return _STATUS_OF_TYPE.get(kind, 500)
+    return 500
 
 
 __all__ = [
     "broken_stream",
-    "from_sdk_error",
     "from_status",
     "parse_tool_arguments",
     "retry_after_seconds",
     "safe_url",
+    "status_of_error",
 ]
 
 
@@ -136,29 +141,6 @@ def safe_url(url: object) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def from_sdk_error(
-    sdk: ModuleType, provider: str, base_url: object, exc: Exception
-) -> ProviderError:
-    """Translate an exception of the `openai` or `anthropic` SDK (they share these classes)."""
-    if isinstance(exc, sdk.APIStatusError):
-        if exc.status_code < 400:  # an error event inside a stream that began with 200
-            return from_status(provider, _status_of(exc.body), exc.message, {})
-        return from_status(provider, exc.status_code, exc.message, exc.response.headers)
-    if isinstance(exc, sdk.APITimeoutError):
-        return ProviderTimeoutError(
-            f"provider {provider!r} did not answer in time; raise its timeout= if it is slow, "
-            "or check that the endpoint is up",
-            provider=provider,
-        )
-    if isinstance(exc, sdk.APIConnectionError):
-        return ProviderUnavailableError(
-            f"cannot reach provider {provider!r} at {safe_url(base_url)} ({type(exc).__name__}); "
-            "check base_url and that the server is running",
-            provider=provider,
-        )
-    return broken_stream(provider, exc)
 
 
 def parse_tool_arguments(provider: str, tool: str, raw: str) -> dict[str, Any]:

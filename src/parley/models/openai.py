@@ -1,9 +1,10 @@
-"""The OpenAI Chat Completions adapter, through the official `openai` SDK.
+"""The OpenAI Chat Completions adapter, on parley's lean wire path (`models/http.py`).
 
 One adapter serves every OpenAI-compatible endpoint: OpenAI, Azure OpenAI (deployment URLs,
-``api-version``, ``api-key`` header: the SDK's `AsyncAzureOpenAI`), Ollama, vLLM, llama.cpp
-server, LM Studio, OpenRouter... A vendor is a `ProviderConfig`, not a class. The SDK's own
-retries are off: parley retries in one place (`runtime/retry.py`).
+``api-version``, ``api-key`` header), Ollama, vLLM, llama.cpp server, LM Studio, OpenRouter...
+A vendor is a `ProviderConfig`, not a class. The request body's history is kept encoded per
+session and extended turn by turn (`models/wire_body.py`); each streamed chunk is decoded into
+plain dicts, never into a typed object.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import openai
+import orjson
+from yarl import URL
 
 from parley.config import ProviderConfig
 from parley.errors import ConfigError, ProviderResponseError
@@ -27,8 +29,9 @@ from parley.models.base import (
     StreamToolCall,
     StreamUsage,
 )
-from parley.models.faults import broken_stream, parse_tool_arguments
-from parley.models.sdk_adapter import SDKAdapter
+from parley.models.faults import parse_tool_arguments
+from parley.models.http import HTTPAdapter
+from parley.models.wire_body import EncodedHistory, encoded
 
 __all__ = ["DEFAULT_AZURE_API_VERSION", "OpenAIAdapter", "to_openai_messages"]
 
@@ -43,35 +46,59 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-def to_openai_messages(system: str | None, messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """Neutral history to Chat Completions messages (tool results become `tool` messages)."""
+def _entries(message: Message) -> list[dict[str, Any]]:
+    """One message as Chat Completions messages (tool results become `tool` messages)."""
     wire: list[dict[str, Any]] = []
-    if system:
-        wire.append({"role": "system", "content": system})
-    for message in messages:
-        text = "".join(p.text for p in message.parts if isinstance(p, TextPart))
-        if message.role == "user":
-            wire.append({"role": "user", "content": text})
-        elif message.role == "assistant":
-            entry: dict[str, Any] = {"role": "assistant", "content": text or None}
-            calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
-            if calls:
-                entry["tool_calls"] = [
-                    {
-                        "id": call.call_id,
-                        "type": "function",
-                        "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
-                    }
-                    for call in calls
-                ]
-            wire.append(entry)
-        for part in message.parts:
-            if isinstance(part, ToolResultPart):
-                wire.append({"role": "tool", "tool_call_id": part.call_id, "content": part.content})
+    text = "".join(p.text for p in message.parts if isinstance(p, TextPart))
+    if message.role == "user":
+        wire.append({"role": "user", "content": text})
+    elif message.role == "assistant":
+        entry: dict[str, Any] = {"role": "assistant", "content": text or None}
+        calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
+        if calls:
+            entry["tool_calls"] = [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {
+                        "name": call.name,
+                        "arguments": json.dumps(call.arguments),
+                    },
+                }
+                for call in calls
+            ]
+        wire.append(entry)
+    for part in message.parts:
+        if isinstance(part, ToolResultPart):
+            wire.append({"role": "tool", "tool_call_id": part.call_id, "content": part.content})
     return wire
 
 
-def _tools(request: ModelRequest) -> Any:
+def to_openai_messages(system: str | None, messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Neutral history to Chat Completions messages, the system message first."""
+    wire: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        wire.extend(_entries(message))
+    return wire
+
+
+class _History(EncodedHistory):
+    """The ``messages`` array's entries for the history, comma-separated, brackets left out."""
+
+    __slots__ = ("body",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = bytearray()
+
+    def add(self, message: Message) -> None:
+        for entry in _entries(message):
+            if self.body:
+                self.body += b","
+            self.body += orjson.dumps(entry)
+
+
+def _tools(request: ModelRequest) -> list[dict[str, Any]]:
     return [
         {
             "type": "function",
@@ -85,8 +112,8 @@ def _tools(request: ModelRequest) -> Any:
     ]
 
 
-class OpenAIAdapter(SDKAdapter):
-    """Streams Chat Completions through `openai.AsyncOpenAI` (or `AsyncAzureOpenAI`)."""
+class OpenAIAdapter(HTTPAdapter):
+    """Streams Chat Completions over HTTP; usage comes with ``include_usage``."""
 
     def __init__(
         self,
@@ -97,103 +124,115 @@ class OpenAIAdapter(SDKAdapter):
         base_url: str | None,
         priced_by: str = "vendor",
     ) -> None:
-        super().__init__(name, config, base_url=base_url, priced_by=priced_by)
-        self._sdk = openai
         # OpenAI and Azure take max_completion_tokens (max_tokens is refused by reasoning
         # models); servers such as Ollama and llama.cpp honour only max_tokens.
         vendor = priced_by == "vendor" or config.type == "azure"
-        self._completion_budget = config.max_tokens if vendor else None
-        self._plain_budget = None if vendor else config.max_tokens
-        headers = dict(config.headers) or None
-        client: openai.AsyncOpenAI
-        if config.type == "azure":
+        budget = "max_completion_tokens" if vendor else "max_tokens"
+        self._budget = {budget: config.max_tokens} if config.max_tokens else {}
+        self._azure = config.type == "azure"
+        headers: dict[str, str] = {}
+        if self._azure:
             if not base_url:
                 raise ConfigError(
                     f"provider {name!r} (Azure OpenAI) needs its endpoint: set "
                     f"{config.base_url_env or 'AZURE_OPENAI_ENDPOINT'} or base_url"
                 )
-            client = openai.AsyncAzureOpenAI(
-                azure_endpoint=base_url,
-                api_key=api_key,
-                api_version=config.api_version
+            self._api_version = (
+                config.api_version
                 or os.environ.get("OPENAI_API_VERSION")
-                or DEFAULT_AZURE_API_VERSION,
-                max_retries=0,
-                timeout=config.timeout,
-                default_headers=headers,
+                or DEFAULT_AZURE_API_VERSION
             )
-        else:
-            # Local servers (Ollama, vLLM...) take no key, but the SDK insists on one.
-            client = openai.AsyncOpenAI(
-                api_key=api_key or "no-key",
-                base_url=base_url,
-                max_retries=0,
-                timeout=config.timeout,
-                default_headers=headers,
-            )
-        self._client = client
+            if api_key:
+                headers["api-key"] = api_key
+        elif api_key:  # a local server (Ollama, vLLM...) that takes no key is sent none
+            headers["Authorization"] = f"Bearer {api_key}"
+        super().__init__(
+            name,
+            config,
+            base_url=base_url or "https://api.openai.com/v1",
+            priced_by=priced_by,
+            headers=headers,
+        )
+        self._urls: dict[str, URL] = {}
+
+    def _url(self, model: str) -> URL:
+        url = self._urls.get(model)
+        if url is None:
+            base = str(self._base).rstrip("/")
+            if self._azure:  # the endpoint's deployment named like the model
+                deployment = URL.build(path=model).raw_path  # quoted, as a path segment
+                url = URL(f"{base}/openai/deployments/{deployment}/chat/completions").with_query(
+                    {"api-version": self._api_version}
+                )
+            else:
+                url = URL(f"{base}/chat/completions")
+            self._urls[model] = url
+        return url
+
+    def _body(self, request: ModelRequest) -> bytes:
+        history = encoded(request.cache, (self, request.model), request.messages, _History)
+        params: dict[str, Any] = {
+            "model": request.model,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **self._budget,
+        }
+        if request.tools:
+            params["tools"] = _tools(request)
+        rest = orjson.dumps(params)
+        parts: list[bytes | bytearray] = [b'{"messages":[']
+        if request.system:
+            parts.append(orjson.dumps({"role": "system", "content": request.system}))
+            if history.body:
+                parts.append(b",")
+        parts += (history.body, b"],", rest[1:])
+        return b"".join(parts)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        # Plain dicts in the SDK's documented shape; its TypedDicts add nothing at runtime.
-        messages: Any = to_openai_messages(request.system, request.messages)
-        try:
-            chunks = await self._client.chat.completions.create(
-                model=request.model,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                tools=_tools(request) or openai.omit,
-                max_completion_tokens=self._completion_budget or openai.omit,
-                max_tokens=self._plain_budget or openai.omit,
-            )
-        except openai.OpenAIError as exc:
-            raise self._error(exc) from exc
+        response = await self._post(self._url(request.model), self._body(request))
         finish: FinishReason | None = None
-        calls: dict[int, dict[str, str]] = {}
-        try:
-            async for chunk in chunks:
-                if chunk.usage is not None:
-                    yield self._usage(request.model, chunk.usage)
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content:
-                        yield StreamTextDelta(text=delta.content)
-                    for call in delta.tool_calls or ():
-                        slot = calls.setdefault(call.index, {"id": "", "name": "", "args": ""})
-                        slot["id"] = call.id or slot["id"]
-                        if call.function is not None:
-                            slot["name"] += call.function.name or ""
-                            slot["args"] += call.function.arguments or ""
-                    if choice.finish_reason is not None:
-                        finish = _FINISH.get(choice.finish_reason, "stop")
-        except openai.APIStatusError as exc:
-            raise self._error(exc) from exc
-        except Exception as exc:  # torn, stalled or malformed mid-stream, whatever raised it
-            raise broken_stream(self._name, exc) from exc
-        finally:
-            await chunks.close()
+        calls: dict[int, list[str]] = {}  # index: [id, name, arguments]
+        async for chunks in self._events(response):
+            for chunk in chunks:
+                usage = chunk.get("usage")
+                if usage:
+                    yield self._usage(request.model, usage)
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    content = delta.get("content")
+                    if content:
+                        yield StreamTextDelta(text=content)
+                    for call in delta.get("tool_calls") or ():
+                        slot = calls.setdefault(call.get("index", 0), ["", "", ""])
+                        slot[0] = call.get("id") or slot[0]
+                        function = call.get("function")
+                        if function:
+                            slot[1] += function.get("name") or ""
+                            slot[2] += function.get("arguments") or ""
+                    reason = choice.get("finish_reason")
+                    if reason is not None:
+                        finish = _FINISH.get(reason, "stop")
         if finish is None:
             raise ProviderResponseError(
                 f"the reply stream from provider {self._name!r} ended before the reply was "
                 "complete; the partial reply is kept, marked interrupted: send again",
                 provider=self._name,
             )
-        for _, slot in sorted(calls.items()):
-            arguments = parse_tool_arguments(self._name, slot["name"], slot["args"])
-            yield StreamToolCall(call_id=slot["id"], name=slot["name"], arguments=arguments)
+        for _, (call_id, name, raw) in sorted(calls.items()):
+            arguments = parse_tool_arguments(self._name, name, raw)
+            yield StreamToolCall(call_id=call_id, name=name, arguments=arguments)
         yield StreamFinish(reason=finish)
 
-    def _usage(self, model: str, usage: Any) -> StreamUsage:
-        details = getattr(usage, "prompt_tokens_details", None)
-        cached = int(getattr(details, "cached_tokens", 0) or 0)
+    def _usage(self, model: str, usage: dict[str, Any]) -> StreamUsage:
+        details = usage.get("prompt_tokens_details")
+        cached = int((details.get("cached_tokens") if isinstance(details, dict) else 0) or 0)
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
         return StreamUsage(
-            input_tokens=usage.prompt_tokens,
-            output_tokens=usage.completion_tokens,
+            input_tokens=prompt,
+            output_tokens=completion,
             cached_tokens=cached,
             cost=self._price(
-                model,
-                input_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                cached_tokens=cached,
+                model, input_tokens=prompt, output_tokens=completion, cached_tokens=cached
             ),
         )

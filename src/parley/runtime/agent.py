@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -39,6 +38,7 @@ from parley.events import (
 from parley.messages import Message, Part, TextPart, ToolCallPart, Usage, new_id, utcnow
 from parley.models.base import (
     ModelRequest,
+    RequestCache,
     StreamEvent,
     StreamFinish,
     StreamTextDelta,
@@ -46,7 +46,14 @@ from parley.models.base import (
     StreamUsage,
     ToolSpec,
 )
-from parley.runtime.history import UNSTORED_NOTE, derive_title, model_view, repair
+from parley.runtime.history import (
+    UNSTORED_NOTE,
+    ShownHistory,
+    derive_title,
+    repair,
+    shown,
+    window,
+)
 from parley.runtime.retry import stream_with_retry
 from parley.runtime.toolcalls import run_tool_calls
 from parley.runtime.turn import Turn
@@ -260,10 +267,16 @@ async def _model_call(
 
 async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> None:
     resolved = live.resolve(model)
+    if live.request_cache is None:
+        live.request_cache = RequestCache()
+    if live.shown is None:
+        live.shown = ShownHistory()
     request = ModelRequest(
         model=resolved.name,
-        messages=model_view(
-            itertools.chain(live.history, turn.unstored),
+        messages=window(
+            live.shown.of(live.history) + [m for m in turn.unstored if shown(m)]
+            if turn.unstored
+            else live.shown.of(live.history),
             live.max_history_messages,
             live.max_history_tokens,
         ),
@@ -273,6 +286,7 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
             for t in turn.offered.values()
         ],
+        cache=live.request_cache,
     )
     items = stream_with_retry(resolved.adapter, request, live.retry, live.touch)
     async with contextlib.aclosing(items):

@@ -9,6 +9,7 @@ closed the same way by the next turn's first write.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_id, utcnow
@@ -17,12 +18,15 @@ from parley.stores.base import Store
 __all__ = [
     "CRASH_NOTE",
     "UNSTORED_NOTE",
+    "ShownHistory",
     "derive_title",
     "estimate_tokens",
     "mend",
     "model_view",
     "open_calls",
     "repair",
+    "shown",
+    "window",
 ]
 
 CRASH_NOTE = "the process stopped before this reply was complete"
@@ -105,6 +109,11 @@ def estimate_tokens(message: Message) -> int:
     return size // 4 + 4
 
 
+def shown(message: Message) -> bool:
+    """Whether a model is sent `message`: interrupted replies with nothing in them are not."""
+    return bool(message.parts) or message.role != "assistant"
+
+
 def model_view(
     history: Iterable[Message],
     max_messages: int | None = None,
@@ -117,7 +126,13 @@ def model_view(
     tool result is ever sent without the call it answers (nor an assistant turn first, which
     Anthropic refuses). The latest turn is always sent whole, even over the budget.
     """
-    view = [m for m in history if m.parts or m.role != "assistant"]
+    return window([m for m in history if shown(m)], max_messages, max_tokens)
+
+
+def window(
+    view: list[Message], max_messages: int | None = None, max_tokens: int | None = None
+) -> list[Message]:
+    """`model_view`'s window over a history already filtered (`view` itself when no limit)."""
     keep = len(view) if max_messages is None else min(max_messages, len(view))
     if max_tokens is not None:
         used = 0
@@ -134,6 +149,39 @@ def model_view(
             start = max((i for i, m in enumerate(view) if _opens_a_turn(m)), default=0)
         view = view[start:]
     return view
+
+
+class ShownHistory:
+    """`model_view`'s filter of one session's history, kept as the history grows.
+
+    Histories grow by appends, so each turn filters only the messages added since the last
+    one, and the cost of a turn does not grow with its history. A history changed in any other
+    way (reloaded, replaced, cut: its first or last seen message is not where it was) is
+    filtered afresh.
+    """
+
+    __slots__ = ("_first", "_last", "_seen", "_shown")
+
+    def __init__(self) -> None:
+        self._seen = 0
+        self._first: Message | None = None
+        self._last: Message | None = None
+        self._shown: list[Message] = []
+
+    def of(self, history: list[Message]) -> list[Message]:
+        """The filtered history; the caller must not change the list returned."""
+        seen = self._seen
+        if seen and (
+            seen > len(history)
+            or history[0] is not self._first
+            or history[seen - 1] is not self._last
+        ):
+            seen, self._shown = 0, []
+        if seen < len(history):
+            self._shown += [m for m in itertools.islice(history, seen, None) if shown(m)]
+            self._seen = len(history)
+            self._first, self._last = history[0], history[-1]
+        return self._shown
 
 
 def _opens_a_turn(message: Message) -> bool:

@@ -30,10 +30,11 @@ from parley.errors import (
 from parley.events import SessionEvent
 from parley.info import SessionInfo
 from parley.messages import Message
-from parley.models.base import ModelAdapter
+from parley.models.base import ModelAdapter, RequestCache
 from parley.models.registry import ModelRegistry, ResolvedModel
 from parley.runtime.agent import fail_unstarted, run_turn
 from parley.runtime.bus import EventBus
+from parley.runtime.history import ShownHistory
 from parley.runtime.shared import run_shared_turn
 from parley.runtime.turn import Turn
 from parley.stores.base import Lease, SharedStore, Store
@@ -73,9 +74,11 @@ class LiveSession:
         "on_permission_request",
         "own_adapter",
         "own_config",
+        "request_cache",
         "retry",
         "session_id",
         "shared",
+        "shown",
         "stale",
         "store",
         "system_message",
@@ -127,6 +130,11 @@ class LiveSession:
         self.own_adapter = own_adapter
         self.own_config: ProviderConfig | None = None
         self.history = history
+        self.shown: ShownHistory | None = None
+        """The history as a model is sent it (runtime/history.py), kept up to date by turns."""
+        self.request_cache: RequestCache | None = None
+        """What the adapter kept of the last model request (the encoded history); made by
+        the first model call, dropped with the history on eviction."""
         self.bus = EventBus()
         self.last_activity = time.monotonic()
         self.store = store
@@ -286,6 +294,8 @@ class LiveSession:
     def evict(self) -> None:
         """Drop the history from memory (the session is idle); the next turn reloads it."""
         self.history = []
+        self.request_cache = None
+        self.shown = None
         self.stale = True
 
     async def _reload(self, turn: Turn) -> bool:
