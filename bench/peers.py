@@ -79,6 +79,43 @@ async def _gather(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
         raise
 
 
+# -- the raw openai SDK ------------------------------------------------------------------------
+
+
+async def raw_sdk_throughput(base_url: str, model: str, sessions: int, turns: int) -> float:
+    """Seconds for `sessions` concurrent conversations on the bare `openai` SDK, streaming.
+
+    Each conversation keeps its history in a list and resends it every turn, with
+    ``include_usage``, reading the streamed chunks: what a runtime built on the SDK must do at
+    the least, with no store at all.
+    """
+    if sessions < 1 or turns < 1:
+        raise ValueError("sessions and turns must be >= 1")
+    histories: list[list[dict[str, str]]] = [[] for _ in range(sessions)]
+    async with AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0) as client:
+
+        async def converse(s: int) -> None:
+            history = histories[s]
+            for t in range(turns):
+                history.append({"role": "user", "content": user_text(s, t)})
+                stream = await client.chat.completions.create(
+                    model=model,
+                    messages=history,  # type: ignore[arg-type]
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                text = "".join(
+                    [c.choices[0].delta.content or "" async for c in stream if c.choices]
+                )
+                if not text:
+                    raise AssertionError(f"session {s} turn {t}: no reply text")
+                history.append({"role": "assistant", "content": text})
+
+        started = time.perf_counter()
+        await _gather(converse(s) for s in range(sessions))
+        return time.perf_counter() - started
+
+
 # -- OpenAI Agents SDK ------------------------------------------------------------------------
 
 

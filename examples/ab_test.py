@@ -7,8 +7,8 @@ token, tokens, cost); the comparison is kept in the store, and `to_html()` write
 self-contained report with the replies side by side and plots (it opens offline).
 
 By default it runs offline, with no key: the two "models" are `parley.testing.FakeLLMServer`s
-on 127.0.0.1, one quick and one slower, reached through the official `openai` and `anthropic`
-SDKs over HTTP and priced as the vendors' models of those names. With models given, it uses
+on 127.0.0.1, one quick and one slower, reached over HTTP through parley's OpenAI and
+Anthropic adapters and priced as the vendors' models of those names. With models given, it uses
 your providers instead (keys from the environment, such as OPENAI_API_KEY):
 
     python examples/ab_test.py

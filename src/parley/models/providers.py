@@ -63,7 +63,7 @@ PRESETS: dict[str, ProviderConfig] = {
 }
 
 _PIP = {"openai": "openai", "azure": "openai", "anthropic": "anthropic"}
-# Passed explicitly, so that an SDK never falls back to environment variables of its own.
+# The vendors' own endpoints, for providers of their type with no base_url.
 _VENDOR_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
 
@@ -162,7 +162,7 @@ def resolve_base_url(config: ProviderConfig) -> str | None:
 
 
 def build_adapter(name: str, config: ProviderConfig) -> ModelAdapter:
-    """An adapter for `config`; ConfigError when its key is missing or its SDK not installed."""
+    """An adapter for `config`; ConfigError when its key is missing or its extra not installed."""
     key = resolve_key(name, config)
     base_url = resolve_base_url(config) or _VENDOR_URL.get(config.type)
     # The vendors' own providers are priced by model name (also behind a proxy such as
@@ -181,11 +181,12 @@ def build_adapter(name: str, config: ProviderConfig) -> ModelAdapter:
     except ImportError as exc:
         package = _PIP[config.type]
         raise ConfigError(
-            f"provider {name!r} needs the {package!r} package: pip install 'parley[{package}]'"
+            f"provider {name!r} needs parley's {package!r} extra ({exc.name or exc}): "
+            f"pip install 'parley[{package}]'"
         ) from exc
     except ConfigError:
         raise
-    except Exception as exc:  # the SDK refused the settings (a malformed URL, no credentials)
+    except Exception as exc:  # settings the adapter cannot use
         raise ConfigError(
             f"provider {name!r} cannot be set up: {exc}; check its base_url, key and type"
         ) from exc

@@ -52,8 +52,8 @@ class ModelRegistry:
     """Providers by name, plus aliases. The offline `echo` provider is always there.
 
     A provider is given as a ready `ModelAdapter` or as a `ProviderConfig`; adapters for
-    configs are built on first use (one SDK client, one connection pool per provider), which is
-    when a missing key or SDK is reported.
+    configs are built on first use (one connection pool per provider), which is when a missing
+    key or extra is reported.
     """
 
     def __init__(
@@ -112,7 +112,7 @@ class ModelRegistry:
         """The adapter and provider-side name for `model`.
 
         UnknownModelError when no provider serves the string; ConfigError when the provider
-        exists but cannot be used (its key or SDK is missing).
+        exists but cannot be used (its key or extra is missing).
         """
         if not isinstance(model, str) or not model.strip():
             raise UnknownModelError(str(model), "a model string must be non-empty text")

@@ -111,6 +111,9 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 
 async def _open(live: LiveSession, rows: tuple[Message, ...], prompt: str) -> None:
+    # Let the model call send its request first: a store that writes on the event loop's own
+    # thread (SQLite) then writes while the provider works, not before the request leaves.
+    await asyncio.sleep(0)
     await live.store.append_messages(live.session_id, rows)
     if live.title is None:  # the first turn names the session, unless it was named
         await live.set_title(derive_title(prompt))

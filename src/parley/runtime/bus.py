@@ -21,9 +21,13 @@ Unsubscribe: TypeAlias = Callable[[], None]
 class EventBus:
     """A list of handlers. A handler that raises is logged and never breaks the turn."""
 
+    # Every live session has one, evicted ones too: slotted, and the set of running async
+    # handlers made only when there is one to hold.
+    __slots__ = ("_handlers", "_tasks")
+
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None
 
     def subscribe(self, handler: Handler) -> Unsubscribe:
         if not callable(handler):
@@ -48,6 +52,8 @@ class EventBus:
                 continue
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(self._guard(handler, result, event))
+                if self._tasks is None:
+                    self._tasks = set()
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
@@ -61,5 +67,5 @@ class EventBus:
     async def drain(self) -> None:
         """Wait for the async handlers still running (but not the one calling, if it is one)."""
         me = asyncio.current_task()
-        while others := [task for task in self._tasks if task is not me]:
+        while others := [task for task in self._tasks or () if task is not me]:
             await asyncio.gather(*others, return_exceptions=True)

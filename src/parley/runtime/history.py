@@ -9,7 +9,6 @@ closed the same way by the next turn's first write.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_id, utcnow
@@ -178,7 +177,7 @@ class ShownHistory:
         ):
             seen, self._shown = 0, []
         if seen < len(history):
-            self._shown += [m for m in itertools.islice(history, seen, None) if shown(m)]
+            self._shown += [m for m in history[seen:] if shown(m)]
             self._seen = len(history)
             self._first, self._last = history[0], history[-1]
         return self._shown
