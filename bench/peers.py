@@ -92,7 +92,7 @@ async def raw_sdk_throughput(base_url: str, model: str, sessions: int, turns: in
     if sessions < 1 or turns < 1:
         raise ValueError("sessions and turns must be >= 1")
     histories: list[list[dict[str, str]]] = [[] for _ in range(sessions)]
-    async with AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0) as client:
+    async with AsyncOpenAI(base_url=base_url, api_key=API_KEY) as client:  # as documented
 
         async def converse(s: int) -> None:
             history = histories[s]

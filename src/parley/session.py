@@ -209,7 +209,7 @@ class Session:
 
         A handler may be sync or async (async ones run as tasks); one that raises is logged.
         """
-        return self._live.bus.subscribe(handler)
+        return self._live.subscribe(handler)
 
     async def messages(self) -> list[Message]:
         """The whole history, oldest first: user, assistant and tool messages, as stored."""

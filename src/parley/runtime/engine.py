@@ -32,7 +32,7 @@ from parley.models.providers import build_adapter
 from parley.models.registry import ModelRegistry
 from parley.runtime.bus import EventBus
 from parley.runtime.history import mend, repair
-from parley.runtime.live import LiveSession
+from parley.runtime.live import ClientParts, LiveSession
 from parley.runtime.table import SessionTable
 from parley.runtime.transfer import export_session, import_session
 from parley.stores.base import SessionQuery, SharedStore, Store
@@ -63,6 +63,13 @@ class Runtime:
         self.registry = registry
         self.default_model = default_model
         self.bus = EventBus()
+        self._parts = ClientParts(
+            store=store,
+            registry=registry,
+            bus=self.bus,
+            max_prompt_chars=max_prompt_chars,
+            retry=self.retry,
+        )
         self._owns_store = owns_store
         self.table = SessionTable(max_live_sessions=max_live_sessions, idle_ttl=idle_ttl)
         self._locks: dict[str, _IdLock] = {}
@@ -120,19 +127,14 @@ class Runtime:
         live = LiveSession(
             info,
             history,
-            store=self.store,
-            registry=self.registry,
-            client_bus=self.bus,
+            client=self._parts,
             on_busy=on_busy,
-            max_prompt_chars=self.max_prompt_chars,
-            retry=self.retry,
             own_adapter=own,
             tools=tuple(behaviour.tools),
             on_permission_request=behaviour.on_permission_request,
             max_tool_rounds=behaviour.max_tool_rounds,
             max_history_messages=behaviour.max_history_messages,
             max_history_tokens=behaviour.max_history_tokens,
-            shared=self.shared,
         )
         self.table.add(live)
         return live
@@ -310,7 +312,7 @@ class Runtime:
         live = self.table.get(event.session_id)
         if live is not None:
             live.touch()
-            live.bus.publish(event)
+            live.publish(event)
 
     def _with_busy(self, info: SessionInfo) -> SessionInfo:
         live = self.table.get(info.session_id)

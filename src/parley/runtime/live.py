@@ -33,7 +33,7 @@ from parley.messages import Message
 from parley.models.base import ModelAdapter, RequestCache
 from parley.models.registry import ModelRegistry, ResolvedModel
 from parley.runtime.agent import fail_unstarted, run_turn
-from parley.runtime.bus import EventBus
+from parley.runtime.bus import EventBus, Handler, Unsubscribe
 from parley.runtime.history import ShownHistory
 from parley.runtime.shared import run_shared_turn
 from parley.runtime.turn import Turn
@@ -45,6 +45,30 @@ __all__ = ["LiveSession"]
 log = logging.getLogger("parley")
 
 
+class ClientParts:
+    """What every live session of one client shares: one object, not six slots each."""
+
+    __slots__ = ("bus", "max_prompt_chars", "registry", "retry", "shared", "store")
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: ModelRegistry,
+        bus: EventBus,
+        max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.shared = store if isinstance(store, SharedStore) else None
+        """The store, when other processes use it too: turns then hold the session there."""
+        self.registry = registry
+        self.bus = bus
+        """The client's: `Client.on` handlers see every session's events."""
+        self.max_prompt_chars = max_prompt_chars
+        self.retry = retry or RetryPolicy()
+
+
 class LiveSession:
     """The runtime's state for one session that is open in this process."""
 
@@ -52,22 +76,20 @@ class LiveSession:
     # referenced by the session table, hence __weakref__).
     __slots__ = (
         "__weakref__",
-        "_client_bus",
+        "_bus",
+        "_client",
         "_closed_reason",
         "_deleted",
         "_last_event_id",
         "_pending",
-        "_registry",
         "_running",
         "_worker",
-        "bus",
         "created_at",
         "history",
         "last_activity",
         "lease",
         "max_history_messages",
         "max_history_tokens",
-        "max_prompt_chars",
         "max_tool_rounds",
         "model",
         "on_busy",
@@ -75,12 +97,9 @@ class LiveSession:
         "own_adapter",
         "own_config",
         "request_cache",
-        "retry",
         "session_id",
-        "shared",
         "shown",
         "stale",
-        "store",
         "system_message",
         "title",
         "tools",
@@ -92,22 +111,16 @@ class LiveSession:
         info: SessionInfo,
         history: list[Message],
         *,
-        store: Store,
-        registry: ModelRegistry,
-        client_bus: EventBus,
+        client: ClientParts,
         on_busy: OnBusy = "enqueue",
-        max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
-        retry: RetryPolicy | None = None,
         own_adapter: ModelAdapter | None = None,
         tools: tuple[Tool, ...] = (),
         on_permission_request: PermissionHandler | None = None,
         max_tool_rounds: int = 10,
         max_history_messages: int | None = None,
         max_history_tokens: int | None = None,
-        shared: SharedStore | None = None,
     ) -> None:
-        self.shared = shared
-        """The store, when other processes use it too: turns then hold the session there."""
+        self._client = client
         self.stale = False
         """The in-memory history is not to be trusted: evicted (runtime/table.py), or loaded
         with a turn open in another worker. The next turn reloads it from the store."""
@@ -125,8 +138,6 @@ class LiveSession:
         self.title = info.title
         self.system_message = info.system_message
         self.on_busy = on_busy
-        self.max_prompt_chars = max_prompt_chars
-        self.retry = retry or RetryPolicy()
         self.own_adapter = own_adapter
         self.own_config: ProviderConfig | None = None
         self.history = history
@@ -135,11 +146,8 @@ class LiveSession:
         self.request_cache: RequestCache | None = None
         """What the adapter kept of the last model request (the encoded history); made by
         the first model call, dropped with the history on eviction."""
-        self.bus = EventBus()
+        self._bus: EventBus | None = None  # made by the first subscriber: most have none
         self.last_activity = time.monotonic()
-        self.store = store
-        self._registry = registry
-        self._client_bus = client_bus
         self._pending: deque[Turn] | None = None  # made on the first send: most sessions idle
         self._running: Turn | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -163,9 +171,36 @@ class LiveSession:
         """The adapter for `model`: the session's own provider if it has one, else routing."""
         if self.own_adapter is not None:
             return ResolvedModel(adapter=self.own_adapter, provider="session", name=model)
-        return self._registry.resolve(model)
+        return self._client.registry.resolve(model)
+
+    @property
+    def store(self) -> Store:
+        return self._client.store
+
+    @property
+    def shared(self) -> SharedStore | None:
+        return self._client.shared
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._client.retry
+
+    @property
+    def max_prompt_chars(self) -> int:
+        return self._client.max_prompt_chars
 
     # --- events -----------------------------------------------------------------------------
+
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        """Call `handler` with each event of this session (see `Session.on`)."""
+        if self._bus is None:
+            self._bus = EventBus()
+        return self._bus.subscribe(handler)
+
+    def publish(self, event: SessionEvent) -> None:
+        """Pass an event to this session's subscribers only (one another process emitted)."""
+        if self._bus is not None:
+            self._bus.publish(event)
 
     def emit(
         self, event_cls: Callable[..., SessionEvent], data: Any, turn: Turn | None = None
@@ -173,8 +208,9 @@ class LiveSession:
         event = event_cls(session_id=self.session_id, parent_id=self._last_event_id, data=data)
         self._last_event_id = event.id
         self.last_activity = time.monotonic()
-        self.bus.publish(event)
-        self._client_bus.publish(event)
+        if self._bus is not None:
+            self._bus.publish(event)
+        self._client.bus.publish(event)
         if self.shared is not None:
             self.shared.publish_event(event)
         if turn is not None:
@@ -285,7 +321,8 @@ class LiveSession:
             self._running.abort(f"the session {reason}")  # False while storing: let it finish
         if self._worker is not None:
             await asyncio.shield(self._worker)
-        await self.bus.drain()
+        if self._bus is not None:
+            await self._bus.drain()
         if self.own_adapter is not None:
             await self.own_adapter.aclose()
 
