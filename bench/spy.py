@@ -3,9 +3,11 @@
     .venv-bench/bin/python bench/spy.py [--sessions 1000] [--turns 5] [--store sqlite|memory]
 
 Runs N sessions x T turns at once on parley against the benchmarks' endpoint (a process of its
-own, not sampled) under `py-spy record`, idle time left out, and writes bench/PROFILE.md: the
-share of the samples spent in each library and in each function (its own time), heaviest
-first. scripts/bench installs py-spy into .venv-bench.
+own, not sampled) under `py-spy record --gil` (only the thread holding the GIL is sampled, so
+waiting threads are left out), attached once the sessions are made (start-up and setup are
+not sampled), and writes bench/PROFILE.md: the share of the samples spent in each library and
+each function (own time), and in parley's and aiohttp's functions with what they call.
+scripts/bench installs py-spy into .venv-bench.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ async def workload(sessions: int, turns: int, store: str) -> float:
             url = f"sqlite:///{folder}/p.db" if store == "sqlite" else "memory://"
             async with Client(store=url, config=config) as client:
                 opened = [await client.create_session() for _ in range(sessions)]
+                print("ready", flush=True)  # the parent starts sampling now, not before
+                await asyncio.sleep(1.0)
 
                 async def converse(index: int) -> None:
                     for t in range(turns):
@@ -53,21 +57,25 @@ async def workload(sessions: int, turns: int, store: str) -> float:
 
 
 def where(frame: str) -> tuple[str, str]:
-    """(library, function) of a py-spy frame such as ``emit (parley/runtime/live.py:170)``."""
+    """(library, function) of a py-spy frame such as ``emit (parley/runtime/live.py:170)``.
+
+    py-spy names files relative to the path they were imported from; absolute paths (a
+    script's) are cut at ``site-packages/`` or ``/src/``.
+    """
     match = _FRAME.match(frame)
     if match is None:
         return frame, frame
-    file = match["file"]
-    if "site-packages/" in file:
-        library = file.split("site-packages/")[1].split("/")[0].removesuffix(".py")
-    elif "/parley/" in file:
-        library = "parley/" + file.split("/parley/")[1].split("/")[0].removesuffix(".py")
-    elif file.startswith("<") or "python3." in file or "/lib/python" in file:
-        library = "Python: " + Path(file).stem
+    file = match["file"].split("site-packages/")[-1].split("/src/")[-1]
+    parts = Path(file).parts
+    if not parts:
+        library = "?"
+    elif parts[0] == "parley" and len(parts) > 2:
+        library = f"parley/{parts[1]}"
+    elif len(parts) > 1 and parts[0] != "/":
+        library = parts[0]
     else:
         library = Path(file).stem
-    short = file.split("site-packages/")[-1].split("/src/")[-1]
-    return library, f"{match['function']} ({Path(short).as_posix()})"
+    return library, f"{match['function']} ({file})"
 
 
 def summarize(raw: str) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
@@ -105,21 +113,29 @@ def main() -> None:
     spy = Path(sys.executable).with_name("py-spy")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "profile.txt"
-        subprocess.run(
+        child = subprocess.Popen(
             [
-                *(str(spy), "record", "--format", "raw", "--rate", "400", "--output", str(out)),
-                *("--", sys.executable, __file__, "--child", "--store", args.store),
+                *(sys.executable, __file__, "--child", "--store", args.store),
                 *("--sessions", str(args.sessions), "--turns", str(args.turns)),
             ],
-            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise SystemExit("the measured process did not start")
+        record = [str(spy), "record", "--gil", "--format", "raw", "--rate", "400"]
+        sampler = subprocess.Popen([*record, "--output", str(out), "--pid", str(child.pid)])
+        print(child.stdout.read().strip())
+        child.wait()
+        sampler.wait()
         total, libraries, functions, inclusive = summarize(out.read_text())
     lines = [
         "# Where a turn's CPU goes",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; `bench/spy.py --sessions "
         f"{args.sessions} --turns {args.turns} --store {args.store}`",
-        f"- py-spy samples of the client process, idle time left out: {total:,}",
+        f"- py-spy samples of the client process (the GIL holder) while the turns ran: {total:,}",
         "",
         "## By library (own time)",
         "",

@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback import loopback
 from sdk_reference import PROVIDER, anthropic_events, openai_events
 
 from parley.config import ProviderConfig
@@ -69,13 +70,8 @@ async def replay() -> AsyncIterator[tuple[str, Replay]]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", serve)
     app.router.add_post("/v1/messages", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", plan
-    await runner.cleanup()
+    async with loopback(app) as url:
+        yield url, plan
 
 
 Outcome = tuple[list[StreamEvent], tuple[str, bool, int | None] | None]

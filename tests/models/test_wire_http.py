@@ -10,6 +10,7 @@ from typing import Literal
 
 import pytest
 from aiohttp import web
+from loopback import loopback
 
 from parley import Client, ClientConfig, ProviderResponseError
 from parley.config import ProviderConfig, RetryPolicy
@@ -101,15 +102,8 @@ async def endpoint(handler: Handler) -> AsyncIterator[str]:
     """A one-route OpenAI-style endpoint on loopback; yields its base URL."""
     app = web.Application()
     app.router.add_post("/v1/chat/completions", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with loopback(app) as url:
+        yield f"{url}/v1"
 
 
 async def test_turns_reuse_one_connection() -> None:

@@ -36,7 +36,7 @@ from parley.errors import (
     ProviderUnavailableError,
 )
 from parley.models.faults import broken_stream, from_status, safe_url, status_of_error
-from parley.models.pricing import price
+from parley.models.pricing import load_prices, price
 
 __all__ = ["HTTPAdapter", "SSEDecoder", "error_detail"]
 
@@ -146,6 +146,7 @@ class HTTPAdapter:
         self._http: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._priced: dict[str, bool] = {}
+        load_prices()
 
     @property
     def provider(self) -> str:

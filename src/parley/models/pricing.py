@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
-__all__ = ["price"]
+__all__ = ["load_prices", "price"]
 
 log = logging.getLogger("parley")
 
@@ -20,6 +20,13 @@ def _calculator() -> object | None:
     except ImportError:  # prices are optional: without the package every price is unknown
         return None
     return genai_prices
+
+
+def load_prices() -> None:
+    """Load the price tables now (a few hundred ms, once per process), so that the first
+    priced turn does not wait for them; adapters call it when they are built."""
+    if _calculator() is not None:
+        price("openai", "gpt-4o", input_tokens=1, output_tokens=1)  # builds the tables
 
 
 def price(
