@@ -126,6 +126,15 @@ async def test_turns_reuse_one_connection() -> None:
     assert len(set(peers)) == 1  # one connection, kept alive from turn to turn
 
 
+async def test_an_event_stream_labelled_otherwise_is_still_read() -> None:
+    async def plain(request: web.Request) -> web.Response:
+        return web.Response(body=REPLY, content_type="text/plain")
+
+    async with endpoint(plain) as url, client(p=openai_at(url)) as parley:
+        session = await parley.create_session(model="p:m")
+        assert (await session.send_and_wait("hi")).text == "hi"
+
+
 async def test_an_endpoint_that_does_not_stream_is_a_clear_error() -> None:
     async def json_reply(request: web.Request) -> web.Response:
         return web.json_response({"choices": [{"message": {"content": "not streamed"}}]})

@@ -195,7 +195,9 @@ class HTTPAdapter:
             log.debug("POST %s: %d", safe_url(url), response.status)
         if response.status >= 400:
             raise await self._refused(response)
-        if response.content_type != "text/event-stream":
+        # Some compatible servers label their event streams oddly; a JSON or HTML page is
+        # never one (a server that ignored stream=true, or a proxy's page).
+        if response.content_type in ("application/json", "text/html"):
             detail, _ = error_detail(await self._read(response))
             raise ProviderResponseError(
                 f"provider {self._name!r} answered {response.status} with "
