@@ -14,18 +14,14 @@ import orjson
 from yarl import URL
 
 from parley.config import ProviderConfig
-from parley.errors import ProviderResponseError
 from parley.messages import Message, TextPart, ToolCallPart
 from parley.models.base import (
     FinishReason,
     ModelRequest,
     StreamEvent,
-    StreamFinish,
     StreamTextDelta,
-    StreamToolCall,
     StreamUsage,
 )
-from parley.models.faults import parse_tool_arguments
 from parley.models.http import HTTPAdapter
 from parley.models.wire_body import EncodedHistory, encoded
 
@@ -227,12 +223,7 @@ class AnthropicAdapter(HTTPAdapter):
                     reason = (event.get("delta") or {}).get("stop_reason")
                     if reason is not None:
                         finish = _FINISH.get(reason, "stop")
-        if finish is None:
-            raise ProviderResponseError(
-                f"the reply stream from provider {self._name!r} ended before the reply was "
-                "complete; the partial reply is kept, marked interrupted: send again",
-                provider=self._name,
-            )
+        finished = self._finished(finish)
         yield StreamUsage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
@@ -245,7 +236,5 @@ class AnthropicAdapter(HTTPAdapter):
                 cache_write_tokens=written,
             ),
         )
-        for _, (call_id, name, raw) in sorted(tools.items()):
-            arguments = parse_tool_arguments(self._name, name, raw)
-            yield StreamToolCall(call_id=call_id, name=name, arguments=arguments)
-        yield StreamFinish(reason=finish)
+        for item in self._ending(finished, tools):
+            yield item

@@ -35,10 +35,17 @@ from parley.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from parley.models.faults import broken_stream, from_status, safe_url, status_of_error
+from parley.models.base import FinishReason, StreamFinish, StreamToolCall
+from parley.models.faults import (
+    broken_stream,
+    from_status,
+    parse_tool_arguments,
+    safe_url,
+    status_of_error,
+)
 from parley.models.pricing import load_prices, price
 
-__all__ = ["HTTPAdapter", "SSEDecoder", "error_detail"]
+__all__ = ["HTTPAdapter", "SSEDecoder", "error_detail", "error_message"]
 
 log = logging.getLogger("parley")
 
@@ -87,21 +94,23 @@ class SSEDecoder:
         return self.feed(b"\n") if self._data else []
 
 
-def error_detail(body: bytes) -> tuple[str, Any]:
-    """What an error reply says, and its decoded JSON (None when it is not JSON).
-
-    Both APIs put it at ``error.message``; anything else is shown as text, shortened.
-    """
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body.decode(errors="replace").strip()[:300] or "(no body)", None
+def error_message(decoded: Any) -> str | None:
+    """The message of an error body or chunk: ``error.message`` in both APIs, or ``error`` as
+    text; None when it has neither."""
     error = decoded.get("error") if isinstance(decoded, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"], decoded
-    if isinstance(error, str):
-        return error, decoded
-    return body.decode(errors="replace").strip()[:300], decoded
+    message = error.get("message") if isinstance(error, dict) else error
+    return message if isinstance(message, str) else None
+
+
+def error_detail(body: bytes) -> str:
+    """What an error reply says: its `error_message`, else its text, shortened."""
+    try:
+        message = error_message(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        message = None
+    if message is not None:
+        return message
+    return body.decode(errors="replace").strip()[:300] or "(no body)"
 
 
 class HTTPAdapter:
@@ -163,7 +172,6 @@ class HTTPAdapter:
             self._http = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
-                json_serialize=lambda value: orjson.dumps(value).decode(),
                 skip_auto_headers=("Accept-Encoding",),  # streamed tokens are not worth zipping
             )
             self._loop = loop
@@ -198,7 +206,7 @@ class HTTPAdapter:
         # Some compatible servers label their event streams oddly; a JSON or HTML page is
         # never one (a server that ignored stream=true, or a proxy's page).
         if response.content_type in ("application/json", "text/html"):
-            detail, _ = error_detail(await self._read(response))
+            detail = error_detail(await self._read(response))
             raise ProviderResponseError(
                 f"provider {self._name!r} answered {response.status} with "
                 f"{response.content_type or 'no content type'}, not an event stream "
@@ -216,7 +224,7 @@ class HTTPAdapter:
             response.release()
 
     async def _refused(self, response: aiohttp.ClientResponse) -> ProviderError:
-        detail, _ = error_detail(await self._read(response))
+        detail = error_detail(await self._read(response))
         return from_status(self._name, response.status, detail, response.headers)
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[list[Any]]:
@@ -276,11 +284,38 @@ class HTTPAdapter:
         except (aiohttp.ClientError, TimeoutError):
             response.close()
 
+    def _finished(self, finish: FinishReason | None) -> FinishReason:
+        """The stream's finish reason; ProviderResponseError when it never said it finished."""
+        if finish is None:
+            raise ProviderResponseError(
+                f"the reply stream from provider {self._name!r} ended before the reply was "
+                "complete; the partial reply is kept, marked interrupted: send again",
+                provider=self._name,
+            )
+        return finish
+
+    def _ending(
+        self, finish: FinishReason, calls: dict[int, list[str]]
+    ) -> list[StreamToolCall | StreamFinish]:
+        """What closes a stream: its tool calls (``index: [id, name, JSON arguments]``, in
+        index order), then its finish."""
+        ending: list[StreamToolCall | StreamFinish] = [
+            StreamToolCall(
+                call_id=call_id,
+                name=name,
+                arguments=parse_tool_arguments(self._name, name, raw),
+            )
+            for _, (call_id, name, raw) in sorted(calls.items())
+        ]
+        ending.append(StreamFinish(reason=finish))
+        return ending
+
     def _stream_error(self, body: Any) -> ProviderError:
         """An error sent inside a stream whose status was 200: by its type, as a status."""
+        detail = error_message(body)
+        if detail is None:
+            detail = orjson.dumps(body).decode()[:300]
         error = body.get("error") if isinstance(body, dict) else None
-        message = error.get("message") if isinstance(error, dict) else error
-        detail = message if isinstance(message, str) else orjson.dumps(body).decode()[:300]
         return from_status(self._name, status_of_error(error), detail, {})
 
     def _price(

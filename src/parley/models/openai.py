@@ -18,18 +18,15 @@ import orjson
 from yarl import URL
 
 from parley.config import ProviderConfig
-from parley.errors import ConfigError, ProviderResponseError
+from parley.errors import ConfigError
 from parley.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from parley.models.base import (
     FinishReason,
     ModelRequest,
     StreamEvent,
-    StreamFinish,
     StreamTextDelta,
-    StreamToolCall,
     StreamUsage,
 )
-from parley.models.faults import parse_tool_arguments
 from parley.models.http import HTTPAdapter
 from parley.models.wire_body import EncodedHistory, encoded
 
@@ -212,16 +209,8 @@ class OpenAIAdapter(HTTPAdapter):
                     reason = choice.get("finish_reason")
                     if reason is not None:
                         finish = _FINISH.get(reason, "stop")
-        if finish is None:
-            raise ProviderResponseError(
-                f"the reply stream from provider {self._name!r} ended before the reply was "
-                "complete; the partial reply is kept, marked interrupted: send again",
-                provider=self._name,
-            )
-        for _, (call_id, name, raw) in sorted(calls.items()):
-            arguments = parse_tool_arguments(self._name, name, raw)
-            yield StreamToolCall(call_id=call_id, name=name, arguments=arguments)
-        yield StreamFinish(reason=finish)
+        for item in self._ending(self._finished(finish), calls):
+            yield item
 
     def _usage(self, model: str, usage: dict[str, Any]) -> StreamUsage:
         details = usage.get("prompt_tokens_details")

@@ -22,6 +22,7 @@ def _calculator() -> object | None:
     return genai_prices
 
 
+@lru_cache(maxsize=1)
 def load_prices() -> None:
     """Load the price tables now (a few hundred ms, once per process), so that the first
     priced turn does not wait for them; adapters call it when they are built."""

@@ -7,9 +7,9 @@ the bytes the previous request carried, plus the messages since. Each wire adapt
 The encoding is thrown away and rebuilt from the messages whenever the messages sent are not
 the ones encoded followed by new ones: after a model switch (another adapter or model: the
 cache key differs), when a history window (``max_history_messages``/``max_history_tokens``)
-moves past the first message, after a compaction or anything else that rewrites the history,
-and when a repair closes an earlier turn (its new message is then simply appended, like any
-other). The check compares the encoded messages with the ones sent, by identity first, in C:
+moves past the first message, and after a compaction or anything else that rewrites the
+history. A repair that closes an earlier turn appends a message, and is encoded like any
+other. The check compares the encoded messages with the ones sent, by identity first, in C:
 about a microsecond per hundred messages.
 """
 

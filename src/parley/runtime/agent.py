@@ -274,15 +274,12 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
         live.request_cache = RequestCache()
     if live.shown is None:
         live.shown = ShownHistory()
+    view = live.shown.of(live.history)
+    if turn.unstored:  # the turn's own messages, sent before they are stored (a new list)
+        view = view + [m for m in turn.unstored if shown(m)]
     request = ModelRequest(
         model=resolved.name,
-        messages=window(
-            live.shown.of(live.history) + [m for m in turn.unstored if shown(m)]
-            if turn.unstored
-            else live.shown.of(live.history),
-            live.max_history_messages,
-            live.max_history_tokens,
-        ),
+        messages=window(view, live.max_history_messages, live.max_history_tokens),
         system=live.system_message,
         session_id=live.session_id,
         tools=[

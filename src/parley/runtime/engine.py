@@ -55,25 +55,45 @@ class Runtime:
         max_live_sessions: int | None = None,
         idle_ttl: float | None = None,
     ) -> None:
-        self.max_prompt_chars = max_prompt_chars
-        self.retry = retry or RetryPolicy()
-        self.store = store
-        self.shared = store if isinstance(store, SharedStore) else None
-        """The store when other processes share it: turns then hold their session there."""
-        self.registry = registry
-        self.default_model = default_model
-        self.bus = EventBus()
         self._parts = ClientParts(
             store=store,
             registry=registry,
-            bus=self.bus,
+            bus=EventBus(),
             max_prompt_chars=max_prompt_chars,
-            retry=self.retry,
+            retry=retry,
         )
+        """Shared with every live session; the properties below read it."""
+        self.default_model = default_model
         self._owns_store = owns_store
         self.table = SessionTable(max_live_sessions=max_live_sessions, idle_ttl=idle_ttl)
         self._locks: dict[str, _IdLock] = {}
         self._running = False
+
+    @property
+    def store(self) -> Store:
+        return self._parts.store
+
+    @property
+    def shared(self) -> SharedStore | None:
+        """The store when other processes share it: turns then hold their session there."""
+        return self._parts.shared
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return self._parts.registry
+
+    @property
+    def bus(self) -> EventBus:
+        """The client's: `Client.on` handlers see every session's events."""
+        return self._parts.bus
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._parts.retry
+
+    @property
+    def max_prompt_chars(self) -> int:
+        return self._parts.max_prompt_chars
 
     @property
     def running(self) -> bool:
