@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,10 @@ from parley import (
     SessionEvent,
     SessionNotFoundError,
     StoreError,
+    TurnAbortedError,
 )
 from parley.models import EchoModel
+from parley.models.base import ModelRequest, StreamEvent
 from parley.runtime.history import UNSTORED_NOTE
 from parley.stores import MemoryStore
 
@@ -234,3 +236,40 @@ async def test_one_sqlite_file_serves_one_client_at_a_time(tmp_path: Path) -> No
             await second.start()
     async with Client(store=url) as third:
         assert (await third.get_session("mine")).session_id == "mine"
+
+
+class CancellingProbe(EchoModel):
+    """Echoes slowly, recording how many cancellations its caller's task has pending."""
+
+    def __init__(self) -> None:
+        super().__init__(token_delay=0.01, provider="probe")
+        self.pending: list[int] = []
+        self.streaming = asyncio.Event()
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        task = asyncio.current_task()
+        assert task is not None
+        self.pending.append(task.cancelling())
+        async for item in super().stream(request):
+            self.streaming.set()
+            yield item
+
+
+async def test_an_abort_of_the_model_call_leaves_no_cancellation_behind() -> None:
+    # The model call runs in the session's worker task and an abort cancels that task: the
+    # cancellation must be taken back, or the turn queued behind (same worker) would start
+    # with a cancellation pending and misread its own timeouts.
+    probe = CancellingProbe()
+    config = ClientConfig(providers={"probe": probe}, config_files=False)
+    async with Client(store="memory://", config=config) as client:
+        session = await client.create_session(model="probe:x")
+        first = asyncio.create_task(session.send_and_wait("a long story, please " * 5))
+        await probe.streaming.wait()
+        second = asyncio.create_task(session.send_and_wait("and another one"))
+        await asyncio.sleep(0)  # queued behind the first
+        assert await session.abort() is True
+        with pytest.raises(TurnAbortedError):
+            await first
+        reply = await second
+        assert not reply.interrupted
+        assert probe.pending == [0, 0]

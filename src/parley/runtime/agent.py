@@ -133,7 +133,10 @@ async def _opened(live: LiveSession, turn: Turn) -> None:
     if opening is None:
         return
     try:
-        await asyncio.shield(opening)  # an abort cancels the model call, never the write
+        if opening.done():  # as it usually is by the reply's first token: no loop turn
+            opening.result()
+        else:
+            await asyncio.shield(opening)  # an abort cancels the model call, never the write
     except ParleyError as exc:
         turn.opening = None
         raise _Unstored(exc) from exc
@@ -216,12 +219,16 @@ async def _model_call(
     error: ParleyError | None = None
     if not turn.aborted:
         turn.committing = False
-        turn.stream_task = asyncio.create_task(_stream(live, turn, model, call))
+        # The call runs in this (the worker's) task, not one of its own: a task more per call
+        # costs two turns of the event loop. An abort cancels this task while the call runs,
+        # and that one cancellation is taken back here.
+        worker = turn.stream_task = asyncio.current_task()
         try:
-            await turn.stream_task
+            await _stream(live, turn, model, call)
         except asyncio.CancelledError:
-            if not turn.aborted:
+            if turn.abort_reason is None or worker is None:  # not an abort: stop the worker
                 raise
+            worker.uncancel()
         except _Unstored:
             raise
         except ParleyError as exc:
@@ -305,8 +312,11 @@ async def _consume(
             if call.first_token is None:
                 call.first_token = time.monotonic()
             call.chunks.append(item.text)
-            delta = MessageDeltaData(message_id=call.reply_id, delta_content=item.text)
-            live.emit(AssistantMessageDeltaEvent, delta, turn)
+            if live.listened(turn):
+                delta = MessageDeltaData(message_id=call.reply_id, delta_content=item.text)
+                live.emit(AssistantMessageDeltaEvent, delta, turn)
+            else:  # the hottest event: not even its data is built for no one
+                live.unseen()
         elif isinstance(item, StreamUsage):
             call.add(item)
         elif isinstance(item, StreamToolCall):

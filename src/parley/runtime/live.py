@@ -29,7 +29,7 @@ from parley.errors import (
 )
 from parley.events import SessionEvent
 from parley.info import SessionInfo
-from parley.messages import Message
+from parley.messages import Message, new_id
 from parley.models.base import ModelAdapter, RequestCache
 from parley.models.registry import ModelRegistry, ResolvedModel
 from parley.runtime.agent import fail_unstarted, run_turn
@@ -43,6 +43,10 @@ from parley.tools import PermissionHandler, Tool
 __all__ = ["LiveSession"]
 
 log = logging.getLogger("parley")
+
+_UNSEEN = "(events nobody saw)"
+"""`_last_event_id` after events that were not built: the next one built gets a fresh id as
+its parent, so the chain a late subscriber sees still links each event to one before it."""
 
 
 class ClientParts:
@@ -202,19 +206,42 @@ class LiveSession:
         if self._bus is not None:
             self._bus.publish(event)
 
+    def listened(self, turn: Turn | None = None) -> bool:
+        """Whether an event emitted now would reach anyone: a handler of the session or the
+        client, a caller reading `turn`'s events, or other processes (a shared store)."""
+        return (
+            (turn is not None and turn.events is not None)
+            or bool(self._bus)
+            or bool(self._client.bus)
+            or self._client.shared is not None
+        )
+
     def emit(
         self, event_cls: Callable[..., SessionEvent], data: Any, turn: Turn | None = None
     ) -> None:
-        event = event_cls(session_id=self.session_id, parent_id=self._last_event_id, data=data)
-        self._last_event_id = event.id
+        """Pass an event to whoever listens (see `listened`); an event nobody would see is
+        not built at all, which is most of them for a `send_and_wait` without handlers."""
         self.last_activity = time.monotonic()
+        if not self.listened(turn):
+            self.unseen()
+            return
+        parent = self._last_event_id
+        if parent is _UNSEEN:  # stands for the events nobody saw: no one holds their ids
+            parent = new_id()
+        event = event_cls(session_id=self.session_id, parent_id=parent, data=data)
+        self._last_event_id = event.id
         if self._bus is not None:
             self._bus.publish(event)
         self._client.bus.publish(event)
-        if self.shared is not None:
-            self.shared.publish_event(event)
+        if self._client.shared is not None:
+            self._client.shared.publish_event(event)
         if turn is not None:
             turn.deliver(event)
+
+    def unseen(self) -> None:
+        """Count an event that nobody listened to (see `emit`), without building it."""
+        self.last_activity = time.monotonic()
+        self._last_event_id = _UNSEEN
 
     # --- the queue --------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ __all__ = ["stream_with_retry"]
 
 log = logging.getLogger("parley")
 
+_OUTPUT = (StreamTextDelta, StreamToolCall)
+"""What the caller has seen once it is passed on: after it, a failure is not tried again."""
+
 
 async def stream_with_retry(
     adapter: ModelAdapter,
@@ -40,7 +43,8 @@ async def stream_with_retry(
             stream = adapter.stream(request)
             try:
                 async for item in stream:
-                    produced = produced or isinstance(item, StreamTextDelta | StreamToolCall)
+                    if not produced:
+                        produced = isinstance(item, _OUTPUT)
                     yield item
             finally:
                 # An abort closes this generator: close the adapter's stream (and its HTTP

@@ -29,7 +29,8 @@ class Turn:
     offered: dict[str, Tool] = field(default_factory=dict)
     """The tools this turn offers, by name, fixed when it starts."""
     stream_task: asyncio.Future[Any] | None = None
-    """The work an abort cancels: the model call, or the tool calls, under way."""
+    """What an abort cancels while it runs: the worker task during a model call (which takes
+    that cancellation back, runtime/agent.py), or the tool calls under way."""
     opening: asyncio.Future[None] | None = None
     """The write of the turn's user message (and a first title), under way while the model
     call starts; None once it has succeeded and the user's message has been emitted."""
