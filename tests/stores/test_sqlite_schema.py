@@ -20,6 +20,7 @@ from parley.messages import (
     message_to_json,
 )
 from parley.stores import SQLiteStore
+from parley.stores.base import SessionQuery
 from parley.stores.sqlite import MIGRATIONS
 from parley.stores.sqlite.schema import MESSAGE_COLUMNS, message_from_row, message_to_row
 
@@ -201,3 +202,51 @@ async def test_deleting_a_session_deletes_its_rows_and_a_new_one_starts_empty(
         await store.close()
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 5
+
+
+async def test_an_append_moves_its_session_in_one_index_only(tmp_path: Path) -> None:
+    # Each index holding updated_at is a page more in every append's WAL commit: only the
+    # newest-first listing's index holds it (migration 0005).
+    store = SQLiteStore(tmp_path / "p.db")
+    await store.open()
+    try:
+        conn = store._reader
+        assert conn is not None
+        holding = [
+            name
+            for _, name, *_ in conn.execute("PRAGMA index_list(sessions)")
+            if any(col[2] == "updated_at" for col in conn.execute(f"PRAGMA index_info({name})"))
+        ]
+        assert holding == ["sessions_by_updated"]
+        model_index = [col[2] for col in conn.execute("PRAGMA index_info(sessions_by_model)")]
+        assert model_index == ["model"]
+    finally:
+        await store.close()
+
+
+async def test_a_file_with_the_older_model_index_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    with closing(sqlite3.connect(path)) as conn:
+        for _name, step in MIGRATIONS[:4]:
+            if isinstance(step, str):
+                conn.executescript(step)
+            else:
+                step(conn)
+        conn.execute("PRAGMA user_version = 4")
+        for i, model in enumerate(("a", "b", "a")):
+            conn.execute(
+                "INSERT INTO sessions (session_id, number, model, created_at, updated_at) "
+                "VALUES (?, ?, ?, 0, ?)",
+                (f"s{i}", i + 1, model, i),
+            )
+        conn.commit()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        page = await store.list_sessions(SessionQuery(model="a", limit=10))
+        assert [s.session_id for s in page.sessions] == ["s2", "s0"]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -97,13 +97,22 @@ class MemoryStore:
 
     async def append_messages(self, session_id: str, messages: Sequence[Message]) -> None:
         info = self._get(session_id)
-        usage = info.usage + total_usage(messages)
         self._messages[session_id].extend(messages)
-        self._sessions[session_id] = dataclasses.replace(
-            info,
-            message_count=info.message_count + len(messages),
-            usage=usage,
+        # Spelled out, not dataclasses.replace: this runs twice a turn, and replace, which
+        # reads the fields anew on each call, costs several times as much.
+        self._sessions[session_id] = SessionInfo(
+            session_id=info.session_id,
+            model=info.model,
+            title=info.title,
+            created_at=info.created_at,
             updated_at=utcnow(),
+            message_count=info.message_count + len(messages),
+            usage=info.usage + total_usage(messages),
+            metadata=info.metadata,
+            system_message=info.system_message,
+            on_busy=info.on_busy,
+            provider=info.provider,
+            busy=info.busy,
         )
 
     async def read_messages(self, session_id: str) -> list[Message]:
