@@ -1,9 +1,11 @@
 """What the official SDKs did for their users, kept by the lean wire path: proxies from the
-environment, extra headers, credentials in a URL, connection reuse, and a clear error for an
-endpoint that does not stream."""
+environment, extra headers, credentials in a URL, connection reuse, a clear error for an
+endpoint that does not stream, and timeouts on the wait for a reply and for each chunk."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -12,9 +14,15 @@ import pytest
 from aiohttp import web
 from loopback import loopback
 
-from parley import Client, ClientConfig, ProviderResponseError
+from parley import (
+    Client,
+    ClientConfig,
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
 from parley.config import ProviderConfig, RetryPolicy
-from parley.testing import FakeLLMServer
+from parley.testing import FakeLLMServer, FakeReply, Fault
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -144,3 +152,73 @@ async def test_an_endpoint_that_does_not_stream_is_a_clear_error() -> None:
         with pytest.raises(ProviderResponseError, match="not an event stream"):
             await session.send_and_wait("hi")
         assert (await session.messages())[1].interrupted
+
+
+# --- timeouts: the wait for the reply to start, then for each next chunk -------------------
+
+
+def provider_for(api: str, server: FakeLLMServer, timeout: float) -> ProviderConfig:
+    base = server.openai_base_url if api == "openai" else server.anthropic_base_url
+    return ProviderConfig(type=api, base_url=base, api_key="sk-test", timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_a_stream_that_stalls_midway_times_out_and_keeps_what_came(
+    api: str, server: FakeLLMServer
+) -> None:
+    server.script(Fault.stall_mid_stream(after_tokens=2))
+    async with client(p=provider_for(api, server, timeout=0.3)) as parley:
+        session = await parley.create_session(model="p:fake-gpt")
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeoutError, match="timeout="):
+            await session.send_and_wait("one two three four five")
+        assert 0.3 <= time.monotonic() - started < 5
+        stored = (await session.messages())[1]
+        assert stored.interrupted
+        assert stored.text == "Fake reply "  # the two deltas that came before the stall
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_a_slow_stream_never_times_out_while_chunks_still_come(api: str) -> None:
+    # Each wait (0.15 s to start, 0.1 s between chunks) is under the 0.3 s timeout; the whole
+    # reply takes about four times as long.
+    async with FakeLLMServer(time_to_first_token=0.15, tokens_per_second=10) as slow:
+        slow.script(FakeReply(text="one two three four five six seven eight nine ten"))
+        async with client(p=provider_for(api, slow, timeout=0.3)) as parley:
+            session = await parley.create_session(model="p:fake-gpt")
+            started = time.monotonic()
+            reply = await session.send_and_wait("take your time")
+            assert time.monotonic() - started > 1.0
+    assert reply.text == "one two three four five six seven eight nine ten"
+    assert not reply.interrupted
+
+
+async def test_a_reply_that_never_starts_times_out(server: FakeLLMServer) -> None:
+    server.script(Fault.hang())
+    async with client(p=provider_for("openai", server, timeout=0.2)) as parley:
+        session = await parley.create_session(model="p:fake-gpt")
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeoutError, match="did not answer in time"):
+            await session.send_and_wait("hello?")
+        assert 0.2 <= time.monotonic() - started < 5
+
+
+async def test_an_error_reply_whose_body_stalls_times_out() -> None:
+    release = asyncio.Event()
+
+    async def stalling_error(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=500, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"error": {"message": "half')
+        await release.wait()
+        return response
+
+    async with endpoint(stalling_error) as url:
+        config = ProviderConfig(type="openai", base_url=url, api_key="k", timeout=0.2)
+        async with client(p=config) as parley:
+            session = await parley.create_session(model="p:m")
+            started = time.monotonic()
+            with pytest.raises(ProviderError, match="500"):
+                await session.send_and_wait("hi")
+            assert time.monotonic() - started < 3
+        release.set()

@@ -87,7 +87,13 @@ class FakeReply:
 
 
 FaultKind: TypeAlias = Literal[
-    "rate_limit", "server_error", "unauthorized", "hang", "drop_mid_stream", "malformed_chunk"
+    "rate_limit",
+    "server_error",
+    "unauthorized",
+    "hang",
+    "drop_mid_stream",
+    "stall_mid_stream",
+    "malformed_chunk",
 ]
 
 _SERVER_ERRORS = (500, 502, 503, 529)
@@ -137,6 +143,14 @@ class Fault:
         if after_tokens < 0:
             raise ConfigError("Fault.drop_mid_stream(after_tokens=...) must be >= 0")
         return cls(kind="drop_mid_stream", after_tokens=after_tokens)
+
+    @classmethod
+    def stall_mid_stream(cls, after_tokens: int = 2) -> Fault:
+        """Streaming: send `after_tokens` deltas, then nothing more, the connection left open,
+        until the client gives up or the server stops. Not streaming: the same as `hang`."""
+        if after_tokens < 0:
+            raise ConfigError("Fault.stall_mid_stream(after_tokens=...) must be >= 0")
+        return cls(kind="stall_mid_stream", after_tokens=after_tokens)
 
     @classmethod
     def malformed_chunk(cls, after_tokens: int = 1) -> Fault:

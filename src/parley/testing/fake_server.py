@@ -287,7 +287,7 @@ class FakeLLMServer:
             if fault.retry_after is not None:
                 headers["retry-after"] = f"{fault.retry_after:g}"
             return self._json(wire, wire.fault_body(fault, body["model"]), status, headers)
-        if fault.kind == "hang":
+        if fault.kind == "hang" or (fault.kind == "stall_mid_stream" and not stream):
             self._record(request, wire, body, 0)
             await self._stopping.wait()  # or cancelled, when the client disconnects
             return self._drop(request)
@@ -298,6 +298,9 @@ class FakeLLMServer:
                 return self._drop(request)
             self._record(request, wire, body, 200)
             return await self._stream(request, wire, plan, fault.after_tokens, ending="drop")
+        if fault.kind == "stall_mid_stream":
+            self._record(request, wire, body, 200)
+            return await self._stream(request, wire, plan, fault.after_tokens, ending="stall")
         # malformed_chunk
         self._record(request, wire, body, 200)
         if not stream:
@@ -315,7 +318,7 @@ class FakeLLMServer:
         plan: StreamPlan,
         count: int,
         *,
-        ending: Literal["finish", "drop", "malformed"],
+        ending: Literal["finish", "drop", "stall", "malformed"],
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             status=200,
@@ -336,6 +339,9 @@ class FakeLLMServer:
             if ending == "drop":
                 self._drop(request)
                 return response
+            if ending == "stall":  # until the client goes away or the server stops
+                await self._stopping.wait()
+                raise _ServerStopping
             if not tokens:
                 await self._pause(self._token_delay(0))
             await response.write(plan.tail if ending == "finish" else plan.malformed)
