@@ -236,3 +236,61 @@ def test_sse_decoder_follows_the_specification() -> None:
     )
     assert decoder.feed(stream) == [(b"one", b"first\nsecond"), (b"", b"{}")]
     assert decoder.close() == [(b"", b"last, no blank line")]
+
+
+def line_by_line(stream: bytes) -> list[tuple[bytes, bytes]]:
+    """The SSE specification read literally, one line at a time: the oracle for SSEDecoder."""
+    events: list[tuple[bytes, bytes]] = []
+    event, data = b"", []
+    lines = stream.split(b"\n")
+    last = lines.pop()
+    for line in [*lines, *([last, b""] if last.rstrip(b"\r") else [])]:
+        line = line.removesuffix(b"\r")
+        if not line:
+            if data:
+                events.append((event, b"\n".join(data)))
+            event, data = b"", []
+        elif line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif line.startswith(b"event:"):
+            event = line[6:].strip()
+    if data:
+        events.append((event, b"\n".join(data)))
+    return events
+
+
+SSE_LINES = st.sampled_from(
+    [
+        b"data: {}",
+        b'data: {"a": 1}',
+        b"data:x",
+        b"data: ",
+        b"data: [DONE]",
+        b"event: error",
+        b"event: message_delta",
+        b": a comment",
+        b"id: 3",
+        b"retry: 10",
+        b"",
+        b"data: \xc3\xa9 \r in the middle",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.tuples(SSE_LINES, st.sampled_from([b"\n", b"\r\n"])), max_size=25),
+    cuts=st.lists(st.integers(min_value=0, max_value=600), max_size=12),
+)
+def test_sse_decoder_reads_any_stream_as_the_specification_does(
+    lines: list[tuple[bytes, bytes]], cuts: list[int]
+) -> None:
+    stream = b"".join(line + end for line, end in lines)
+    decoder = SSEDecoder()
+    got: list[tuple[bytes, bytes]] = []
+    start = 0
+    for cut in sorted({min(c, len(stream)) for c in cuts}):
+        got += decoder.feed(stream[start:cut])
+        start = cut
+    got += decoder.feed(stream[start:]) + decoder.close()
+    assert got == line_by_line(stream)

@@ -59,39 +59,55 @@ class SSEDecoder:
 
     Fed chunks as they arrive, in any split; `feed` returns the events completed by that chunk.
     Comments, ``id:`` and ``retry:`` lines are skipped; ``data:`` lines of one event are joined
-    with newlines, as the SSE specification says.
+    with newlines, as the SSE specification says; lines may end in CRLF.
+
+    The bytes are cut at blank lines into whole events first. An event that is one ``data: ``
+    line, as nearly every event of both APIs is, is then taken in one slice; anything else is
+    read line by line.
     """
 
-    __slots__ = ("_data", "_event", "_rest")
+    __slots__ = ("_rest",)
 
     def __init__(self) -> None:
         self._rest = b""
-        self._event = b""
-        self._data: list[bytes] = []
+        """The bytes after the last blank line: an event still arriving."""
 
     def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
-        lines = (self._rest + chunk if self._rest else chunk).split(b"\n")
-        self._rest = lines.pop()
+        buffer = self._rest + chunk if self._rest else chunk
+        if b"\r" in buffer:  # a CR that ends the buffer stays in _rest until its LF comes
+            buffer = buffer.replace(b"\r\n", b"\n")
+        blocks = buffer.split(b"\n\n")
+        self._rest = blocks.pop()
         events: list[tuple[bytes, bytes]] = []
-        for line in lines:
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            if not line:
-                if self._data:
-                    events.append((self._event, b"\n".join(self._data)))
-                    self._data = []
-                self._event = b""
-            elif line[:5] == b"data:":
-                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif line[:6] == b"event:":
-                self._event = line[6:].strip()
+        for block in blocks:
+            if block[:6] == b"data: " and b"\n" not in block:
+                events.append((b"", block[6:]))
+            elif block:
+                _parse(block, events)
         return events
 
     def close(self) -> list[tuple[bytes, bytes]]:
         """The last event, when the stream ended without the blank line that completes it."""
-        if self._rest:
-            self.feed(b"\n")
-        return self.feed(b"\n") if self._data else []
+        rest, self._rest = self._rest, b""
+        events: list[tuple[bytes, bytes]] = []
+        if rest.endswith(b"\r"):
+            rest = rest[:-1]
+        if rest:
+            _parse(rest, events)
+        return events
+
+
+def _parse(block: bytes, events: list[tuple[bytes, bytes]]) -> None:
+    """One event's lines (no blank line among them), read by the SSE specification's rules."""
+    event = b""
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line[:5] == b"data:":
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif line[:6] == b"event:":
+            event = line[6:].strip()
+    if data:
+        events.append((event, b"\n".join(data)))
 
 
 class _ReadTimer:
