@@ -241,7 +241,7 @@ def test_sse_decoder_follows_the_specification() -> None:
 def line_by_line(stream: bytes) -> list[tuple[bytes, bytes]]:
     """The SSE specification read literally, one line at a time: the oracle for SSEDecoder."""
     events: list[tuple[bytes, bytes]] = []
-    event, data = b"", []
+    event, data = b"", list[bytes]()
     lines = stream.split(b"\n")
     last = lines.pop()
     for line in [*lines, *([last, b""] if last.rstrip(b"\r") else [])]:
@@ -249,7 +249,7 @@ def line_by_line(stream: bytes) -> list[tuple[bytes, bytes]]:
         if not line:
             if data:
                 events.append((event, b"\n".join(data)))
-            event, data = b"", []
+            event, data = b"", list[bytes]()
         elif line.startswith(b"data:"):
             data.append(line[6:] if line[5:6] == b" " else line[5:])
         elif line.startswith(b"event:"):
