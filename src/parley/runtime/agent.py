@@ -10,12 +10,17 @@ crash or a failed write cut off.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from parley.errors import ParleyError, ProviderResponseError, ToolLoopError, TurnAbortedError
+from parley.errors import (
+    ParleyError,
+    ProviderError,
+    ProviderResponseError,
+    ToolLoopError,
+    TurnAbortedError,
+)
 from parley.events import (
     AbortData,
     AbortEvent,
@@ -54,7 +59,7 @@ from parley.runtime.history import (
     shown,
     window,
 )
-from parley.runtime.retry import stream_with_retry
+from parley.runtime.retry import retry_after
 from parley.runtime.toolcalls import run_tool_calls
 from parley.runtime.turn import Turn
 from parley.tools import Tool
@@ -295,9 +300,26 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
         ],
         cache=live.request_cache,
     )
-    items = stream_with_retry(resolved.adapter, request, live.retry, live.touch)
-    async with contextlib.aclosing(items):
-        await _consume(live, turn, items, call)
+    adapter = resolved.adapter
+    attempt = 1
+    while True:
+        items = adapter.stream(request)
+        try:
+            try:
+                await _consume(live, turn, items, call)
+            finally:
+                # An abort ends this early: close the adapter's stream (and its HTTP response)
+                # now rather than whenever the garbage collector gets to it.
+                close = getattr(items, "aclose", None)
+                if close is not None:
+                    await close()
+            return
+        except ProviderError as exc:
+            if call.chunks or call.calls:  # passed on: a retry would repeat it
+                raise
+            if not await retry_after(adapter, exc, attempt, live.retry, live.touch):
+                raise
+            attempt += 1
 
 
 async def _consume(

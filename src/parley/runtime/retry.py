@@ -1,75 +1,54 @@
-"""Retrying a model call: the one place where failed calls are tried again."""
+"""Retrying a model call: whether a failed call is tried again, and the wait before it.
+
+The turn loop (`runtime/agent.py`) reads the model's stream itself, with no generator in
+between, and asks `retry_after` when a call fails: only a call that had passed nothing on (no
+text, no tool call) may be tried again, since a retry would repeat what the caller has seen.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 
 from parley.config import RetryPolicy
 from parley.errors import ProviderError
-from parley.models.base import (
-    ModelAdapter,
-    ModelRequest,
-    StreamEvent,
-    StreamTextDelta,
-    StreamToolCall,
-)
+from parley.models.base import ModelAdapter
 
-__all__ = ["stream_with_retry"]
+__all__ = ["retry_after"]
 
 log = logging.getLogger("parley")
 
-_OUTPUT = (StreamTextDelta, StreamToolCall)
-"""What the caller has seen once it is passed on: after it, a failure is not tried again."""
 
-
-async def stream_with_retry(
+async def retry_after(
     adapter: ModelAdapter,
-    request: ModelRequest,
+    error: ProviderError,
+    attempt: int,
     policy: RetryPolicy,
     on_retry: Callable[[], None] | None = None,
-) -> AsyncGenerator[StreamEvent, None]:
-    """`adapter.stream(request)`, tried again on retryable errors that came before any output.
+) -> bool:
+    """After try number `attempt` of a call that produced nothing failed with `error`: wait
+    as the policy says and return True to try again, or return False at once to give up.
 
-    Once text or a tool call has been passed on, a failure is final: trying again would repeat
-    what the caller has already seen. `on_retry` is called when a wait starts and when the next
-    try does, so that the session counts retrying as activity, not silence.
+    `on_retry` is called when the wait starts and when it ends, so that the session counts
+    retrying as activity, not silence.
     """
-    attempt = 1
-    while True:
-        produced = False
-        try:
-            stream = adapter.stream(request)
-            try:
-                async for item in stream:
-                    if not produced:
-                        produced = isinstance(item, _OUTPUT)
-                    yield item
-            finally:
-                # An abort closes this generator: close the adapter's stream (and its HTTP
-                # response) now rather than whenever the garbage collector gets to it.
-                close = getattr(stream, "aclose", None)
-                if close is not None:
-                    await close()
-            return
-        except ProviderError as exc:
-            if produced or not exc.retryable:
-                raise
-            delay = policy.delay(attempt, exc.retry_after)
-            if delay is None:
-                raise
-            log.info(
-                "model call to %s failed (%s); try %d of %d in %.2fs",
-                adapter.provider,
-                type(exc).__name__,
-                attempt + 1,
-                policy.max_attempts,
-                delay,
-            )
-            if on_retry is not None:
-                on_retry()
-            await asyncio.sleep(delay)
-            if on_retry is not None:
-                on_retry()
-            attempt += 1
+    if not error.retryable:
+        return False
+    delay = policy.delay(attempt, error.retry_after)
+    if delay is None:
+        return False
+    log.info(
+        "model call to %s failed (%s); try %d of %d in %.2fs",
+        adapter.provider,
+        type(error).__name__,
+        attempt + 1,
+        policy.max_attempts,
+        delay,
+    )
+    if on_retry is not None:
+        on_retry()
+    await asyncio.sleep(delay)
+    if on_retry is not None:
+        on_retry()
+    return True
