@@ -143,9 +143,12 @@ class Message:
 
     @classmethod
     def user(cls, text: str, *, id: str | None = None) -> Message:
-        return cls(
-            id=id or new_id(), role="user", parts=(TextPart(text=text),), created_at=utcnow()
-        )
+        if cls is not Message:  # a subclass gets its own __init__
+            return cls(
+                id=id or new_id(), role="user", parts=(TextPart(text=text),), created_at=utcnow()
+            )
+        parts = (text_part_from_fields(text),)
+        return message_from_fields(id or new_id(), "user", parts, utcnow(), None, None, False, None)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from parley.config import ProviderConfig
 from parley.errors import ConfigError, UnknownModelError, UsageError
 from parley.models import EchoModel, ModelRegistry
 from parley.models.registry import family_provider
@@ -231,3 +232,24 @@ async def test_aclose_closes_every_adapter() -> None:
     registry = ModelRegistry({"a": Tracking(provider="a"), "b": Tracking(provider="b")})
     await registry.aclose()
     assert sorted(closed) == ["a", "b"]
+
+
+async def test_a_provider_registered_again_is_what_resolve_finds_next() -> None:
+    registry = ModelRegistry(providers={"p": EchoModel(provider="p")})
+    first = registry.resolve("p:m")
+    assert registry.resolve("p:m") is first  # remembered
+    replacement = EchoModel(provider="p")
+    registry.register(replacement, name="p")
+    assert registry.resolve("p:m").adapter is replacement
+    await registry.aclose()
+    assert registry.resolve("p:m").adapter is replacement
+
+
+async def test_an_adapter_built_from_a_config_is_built_anew_after_aclose() -> None:
+    config = ProviderConfig(type="openai", base_url="http://127.0.0.1:9/v1", api_key="k")
+    registry = ModelRegistry(providers={"o": config})
+    built = registry.resolve("o:gpt-x").adapter
+    assert registry.resolve("o:gpt-x").adapter is built
+    await registry.aclose()
+    assert registry.resolve("o:gpt-x").adapter is not built
+    await registry.aclose()

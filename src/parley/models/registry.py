@@ -22,6 +22,8 @@ __all__ = ["ModelRegistry", "ResolvedModel", "family_provider"]
 
 log = logging.getLogger("parley")
 
+_RESOLVED_AT_MOST = 1024
+
 _FAMILIES: tuple[tuple[str, str], ...] = (
     ("gpt-", "openai"),
     ("chatgpt-", "openai"),
@@ -63,6 +65,8 @@ class ModelRegistry:
     ) -> None:
         self._configs: dict[str, ProviderConfig] = {}
         self._adapters: dict[str, ModelAdapter] = {"echo": EchoModel()}
+        self._resolved: dict[str, ResolvedModel] = {}
+        """What `resolve` found, by model string: each turn resolves its model twice."""
         for name, provider in (providers or {}).items():
             self.register(provider, name=name)
         self._aliases = dict(aliases or {})
@@ -77,6 +81,7 @@ class ModelRegistry:
             raise ConfigError(f"a provider name must be non-empty and have no ':'; got {name!r}")
         self._adapters.pop(name, None)
         self._configs.pop(name, None)
+        self._resolved.clear()
         if isinstance(provider, ProviderConfig):
             self._configs[name] = provider
         else:
@@ -116,6 +121,15 @@ class ModelRegistry:
         """
         if not isinstance(model, str) or not model.strip():
             raise UnknownModelError(str(model), "a model string must be non-empty text")
+        resolved = self._resolved.get(model)
+        if resolved is None:
+            resolved = self._resolve(model)
+            if len(self._resolved) >= _RESOLVED_AT_MOST:  # model strings may come from users
+                self._resolved.clear()
+            self._resolved[model] = resolved
+        return resolved
+
+    def _resolve(self, model: str) -> ResolvedModel:
         target = self._aliases.get(model, model)
         provider, sep, name = target.partition(":")
         if sep:
@@ -150,6 +164,7 @@ class ModelRegistry:
     async def aclose(self) -> None:
         """Close every adapter; those built from configs are built afresh on next use."""
         adapters = list(self._adapters.values())
+        self._resolved.clear()
         for name in self._configs:
             self._adapters.pop(name, None)
         results = await asyncio.gather(*(a.aclose() for a in adapters), return_exceptions=True)

@@ -40,7 +40,16 @@ from parley.events import (
     UserMessageData,
     UserMessageEvent,
 )
-from parley.messages import Message, Part, TextPart, ToolCallPart, Usage, new_id, utcnow
+from parley.messages import (
+    Message,
+    Part,
+    TextPart,
+    ToolCallPart,
+    Usage,
+    message_from_fields,
+    new_id,
+    utcnow,
+)
 from parley.models.base import (
     ModelRequest,
     RequestCache,
@@ -148,10 +157,11 @@ async def _opened(live: LiveSession, turn: Turn) -> None:
     turn.opening = None  # no await since the check above: no other caller got here
     live.history.extend(turn.unstored)
     turn.unstored = ()
-    live.emit(
-        UserMessageEvent, UserMessageData(message_id=turn.message_id, content=turn.prompt), turn
-    )
-    live.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
+    if live.heard(turn):
+        data = UserMessageData(message_id=turn.message_id, content=turn.prompt)
+        live.emit(UserMessageEvent, data, turn)
+    if live.heard(turn):
+        live.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
 
 
 async def _answer(live: LiveSession, turn: Turn) -> None:
@@ -208,9 +218,11 @@ async def _finish(
     if error is not None:
         turn.error = error
         live.emit(SessionErrorEvent, _error_data(error), turn)
-    live.emit(AssistantTurnEndEvent, TurnData(turn_id=turn.turn_id), turn)
+    if live.heard(turn):
+        live.emit(AssistantTurnEndEvent, TurnData(turn_id=turn.turn_id), turn)
     turn.result = reply
-    await live.release_lease()  # before idle: whoever idle wakes finds the session free
+    if live.lease is not None:  # before idle: whoever idle wakes finds the session free
+        await live.release_lease()
     live.emit(SessionIdleEvent, _IDLE, turn)
     turn.done.set()
 
@@ -250,15 +262,15 @@ async def _model_call(
     calls = [] if interrupted else call.calls
     parts: list[Part] = [TextPart(text=text)] if text else []
     parts.extend(calls)
-    reply = Message(
-        id=call.reply_id,
-        role="assistant",
-        parts=tuple(parts),
-        created_at=utcnow(),
-        model=model,
-        usage=call.usage,
-        interrupted=interrupted,
-        error=str(error) if error is not None else turn.abort_reason,
+    reply = message_from_fields(
+        call.reply_id,
+        "assistant",
+        tuple(parts),
+        utcnow(),
+        model,
+        call.usage,
+        interrupted,
+        str(error) if error is not None else turn.abort_reason,
     )
     try:
         await live.store.append_messages(live.session_id, [reply])
@@ -267,15 +279,16 @@ async def _model_call(
         calls = []  # nothing stored asks for them: do not run them
     else:
         live.history.append(reply)
-    data = AssistantMessageData(
-        message_id=call.reply_id,
-        content=text,
-        model=model,
-        interrupted=interrupted,
-        finish_reason=None if interrupted else call.finish_reason,
-    )
-    live.emit(AssistantMessageEvent, data, turn)
-    if call.usage is not None:
+    if live.heard(turn):
+        data = AssistantMessageData(
+            message_id=call.reply_id,
+            content=text,
+            model=model,
+            interrupted=interrupted,
+            finish_reason=None if interrupted else call.finish_reason,
+        )
+        live.emit(AssistantMessageEvent, data, turn)
+    if call.usage is not None and live.heard(turn):
         live.emit(AssistantUsageEvent, call.usage_data(model), turn)
     return reply, error, calls
 
@@ -334,11 +347,9 @@ async def _consume(
             if call.first_token is None:
                 call.first_token = time.monotonic()
             call.chunks.append(item.text)
-            if live.listened(turn):
+            if live.heard(turn):  # the hottest event: its data is not built for no one
                 delta = MessageDeltaData(message_id=call.reply_id, delta_content=item.text)
                 live.emit(AssistantMessageDeltaEvent, delta, turn)
-            else:  # the hottest event: not even its data is built for no one
-                live.unseen()
         elif isinstance(item, StreamUsage):
             call.add(item)
         elif isinstance(item, StreamToolCall):

@@ -238,6 +238,14 @@ class LiveSession:
         if turn is not None:
             turn.deliver(event)
 
+    def heard(self, turn: Turn | None = None) -> bool:
+        """Whether to build the event about to be emitted: True when someone listens (then
+        `emit` it); False counts it as emitted unseen, without its data ever being built."""
+        if self.listened(turn):
+            return True
+        self.unseen()
+        return False
+
     def unseen(self) -> None:
         """Count an event that nobody listened to (see `emit`), without building it."""
         self.last_activity = time.monotonic()

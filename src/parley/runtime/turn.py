@@ -18,7 +18,6 @@ __all__ = ["Turn"]
 class Turn:
     prompt: str
     message_id: str = field(default_factory=new_id)
-    turn_id: str = field(default_factory=new_id)
     events: asyncio.Queue[SessionEvent | None] | None = None
     """Where this turn's events go for a waiting caller; None (the sentinel) ends it early."""
     result: Message | None = None
@@ -43,6 +42,16 @@ class Turn:
     admitted: asyncio.Event | None = None
     """For a send that must know at once whether it was rejected: set when the turn holds its
     session, or when it ended without running."""
+
+    _turn_id: str | None = None
+
+    @property
+    def turn_id(self) -> str:
+        """The id the turn's start and end events carry: made when first asked for, since a
+        turn nobody listens to never needs one."""
+        if self._turn_id is None:
+            self._turn_id = new_id()
+        return self._turn_id
 
     @property
     def aborted(self) -> bool:
