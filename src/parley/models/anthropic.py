@@ -7,7 +7,7 @@ object.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import orjson
@@ -188,12 +188,15 @@ class AnthropicAdapter(HTTPAdapter):
             params["tools"] = offers
         return b"".join((b'{"messages":[', *history.parts(), b"],", orjson.dumps(params)[1:]))
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def stream_batches(
+        self, request: ModelRequest
+    ) -> AsyncGenerator[list[StreamEvent], None]:
         response = await self._post(self._messages_url, self._body(request))
         finish: FinishReason | None = None
         input_tokens = cached = written = output_tokens = 0
         tools: dict[int, list[str]] = {}  # index: [id, name, json]
         async for events in self._events(response):
+            out: list[StreamEvent] = []
             for event in events:
                 kind = event.get("type")
                 if kind == "content_block_delta":
@@ -201,7 +204,7 @@ class AnthropicAdapter(HTTPAdapter):
                     kind = delta.get("type")
                     if kind == "text_delta":
                         if delta.get("text"):
-                            yield StreamTextDelta(text=delta["text"])
+                            out.append(StreamTextDelta(text=delta["text"]))
                     elif kind == "input_json_delta":
                         tool = tools.get(event.get("index", 0))
                         if tool is not None:
@@ -223,8 +226,10 @@ class AnthropicAdapter(HTTPAdapter):
                     reason = (event.get("delta") or {}).get("stop_reason")
                     if reason is not None:
                         finish = _FINISH.get(reason, "stop")
+            if out:
+                yield out
         finished = self._finished(finish)
-        yield StreamUsage(
+        usage = StreamUsage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cached_tokens=cached,
@@ -236,5 +241,5 @@ class AnthropicAdapter(HTTPAdapter):
                 cache_write_tokens=written,
             ),
         )
-        for item in self._ending(finished, tools):
-            yield item
+        yield [usage]  # before the tool calls' arguments are parsed, which may fail
+        yield self._ending(finished, tools)

@@ -100,7 +100,12 @@ StreamEvent: TypeAlias = StreamTextDelta | StreamToolCall | StreamUsage | Stream
 
 @runtime_checkable
 class ModelAdapter(Protocol):
-    """A wire API. `stream` yields text deltas, tool calls, usage, then one finish event."""
+    """A wire API. `stream` yields text deltas, tool calls, usage, then one finish event.
+
+    An adapter may also have ``stream_batches(request)``: the same events in lists, one list
+    for what arrived together (a network read). The runtime then awaits once per list rather
+    than once per event; `HTTPAdapter` has it.
+    """
 
     @property
     def provider(self) -> str:

@@ -18,7 +18,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -35,7 +35,13 @@ from parley.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from parley.models.base import FinishReason, StreamFinish, StreamToolCall
+from parley.models.base import (
+    FinishReason,
+    ModelRequest,
+    StreamEvent,
+    StreamFinish,
+    StreamToolCall,
+)
 from parley.models.faults import (
     broken_stream,
     from_status,
@@ -213,6 +219,19 @@ class HTTPAdapter:
     def offline(self) -> bool:
         return False
 
+    def stream_batches(self, request: ModelRequest) -> AsyncGenerator[list[StreamEvent], None]:
+        """The stream's events, in one list for each read from the network."""
+        raise NotImplementedError
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        batches = self.stream_batches(request)
+        try:
+            async for batch in batches:
+                for item in batch:
+                    yield item
+        finally:
+            await batches.aclose()
+
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._http is None or self._loop is not loop or self._http.closed:
@@ -349,12 +368,10 @@ class HTTPAdapter:
             )
         return finish
 
-    def _ending(
-        self, finish: FinishReason, calls: dict[int, list[str]]
-    ) -> list[StreamToolCall | StreamFinish]:
+    def _ending(self, finish: FinishReason, calls: dict[int, list[str]]) -> list[StreamEvent]:
         """What closes a stream: its tool calls (``index: [id, name, JSON arguments]``, in
         index order), then its finish."""
-        ending: list[StreamToolCall | StreamFinish] = [
+        ending: list[StreamEvent] = [
             StreamToolCall(
                 call_id=call_id,
                 name=name,

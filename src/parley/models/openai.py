@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import orjson
@@ -185,20 +185,23 @@ class OpenAIAdapter(HTTPAdapter):
         parts += (history.body, b"],", rest[1:])
         return b"".join(parts)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def stream_batches(
+        self, request: ModelRequest
+    ) -> AsyncGenerator[list[StreamEvent], None]:
         response = await self._post(self._url(request.model), self._body(request))
         finish: FinishReason | None = None
         calls: dict[int, list[str]] = {}  # index: [id, name, arguments]
         async for chunks in self._events(response):
+            out: list[StreamEvent] = []
             for chunk in chunks:
                 usage = chunk.get("usage")
                 if usage:
-                    yield self._usage(request.model, usage)
+                    out.append(self._usage(request.model, usage))
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
                     content = delta.get("content")
                     if content:
-                        yield StreamTextDelta(text=content)
+                        out.append(StreamTextDelta(text=content))
                     for call in delta.get("tool_calls") or ():
                         slot = calls.setdefault(call.get("index", 0), ["", "", ""])
                         slot[0] = call.get("id") or slot[0]
@@ -209,8 +212,9 @@ class OpenAIAdapter(HTTPAdapter):
                     reason = choice.get("finish_reason")
                     if reason is not None:
                         finish = _FINISH.get(reason, "stop")
-        for item in self._ending(self._finished(finish), calls):
-            yield item
+            if out:
+                yield out
+        yield self._ending(self._finished(finish), calls)
 
     def _usage(self, model: str, usage: dict[str, Any]) -> StreamUsage:
         details = usage.get("prompt_tokens_details")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from parley.errors import (
     ParleyError,
@@ -51,6 +51,7 @@ from parley.messages import (
     utcnow,
 )
 from parley.models.base import (
+    ModelAdapter,
     ModelRequest,
     RequestCache,
     StreamEvent,
@@ -316,16 +317,8 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
     adapter = resolved.adapter
     attempt = 1
     while True:
-        items = adapter.stream(request)
         try:
-            try:
-                await _consume(live, turn, items, call)
-            finally:
-                # An abort ends this early: close the adapter's stream (and its HTTP response)
-                # now rather than whenever the garbage collector gets to it.
-                close = getattr(items, "aclose", None)
-                if close is not None:
-                    await close()
+            await _read(live, turn, adapter, request, call)
             return
         except ProviderError as exc:
             if call.chunks or call.calls:  # passed on: a retry would repeat it
@@ -335,30 +328,75 @@ async def _stream(live: LiveSession, turn: Turn, model: str, call: _Call) -> Non
             attempt += 1
 
 
+async def _read(
+    live: LiveSession, turn: Turn, adapter: ModelAdapter, request: ModelRequest, call: _Call
+) -> None:
+    """One try of the model call, read to its finish. An abort ends it early: its stream (and
+    HTTP response) is closed now rather than whenever the garbage collector gets to it."""
+    batched = getattr(adapter, "stream_batches", None)
+    if batched is None:
+        items = adapter.stream(request)
+        try:
+            await _consume(live, turn, items, call)
+        finally:
+            await _close(items)
+    else:
+        batches: AsyncIterator[list[StreamEvent]] = batched(request)
+        try:
+            await _consume_batches(live, turn, batches, call)
+        finally:
+            await _close(batches)
+
+
+async def _close(stream: AsyncIterator[Any]) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
+
+
 async def _consume(
     live: LiveSession, turn: Turn, items: AsyncIterator[StreamEvent], call: _Call
 ) -> None:
     async for item in items:
         if turn.opening is not None:
             await _opened(live, turn)
-        if isinstance(item, StreamTextDelta):
-            if not item.text:
-                continue
+        if _take(live, turn, call, item):
+            break
+
+
+async def _consume_batches(
+    live: LiveSession, turn: Turn, batches: AsyncIterator[list[StreamEvent]], call: _Call
+) -> None:
+    """`_consume` for an adapter that passes what arrived together as one list: one await a
+    network read, not one a token."""
+    async for batch in batches:
+        if turn.opening is not None:
+            await _opened(live, turn)
+        for item in batch:
+            if _take(live, turn, call, item):
+                return
+
+
+def _take(live: LiveSession, turn: Turn, call: _Call, item: StreamEvent) -> bool:
+    """Add one item of the stream to `call`, emitting what it shows; True at the finish."""
+    if isinstance(item, StreamTextDelta):
+        if item.text:
             if call.first_token is None:
                 call.first_token = time.monotonic()
             call.chunks.append(item.text)
             if live.heard(turn):  # the hottest event: its data is not built for no one
                 delta = MessageDeltaData(message_id=call.reply_id, delta_content=item.text)
                 live.emit(AssistantMessageDeltaEvent, delta, turn)
-        elif isinstance(item, StreamUsage):
-            call.add(item)
-        elif isinstance(item, StreamToolCall):
-            call.calls.append(
-                ToolCallPart(call_id=item.call_id, name=item.name, arguments=item.arguments)
-            )
-        elif isinstance(item, StreamFinish):
-            call.finish_reason = item.reason
-            break
+    elif isinstance(item, StreamUsage):
+        call.add(item)
+    elif isinstance(item, StreamToolCall):
+        call.calls.append(
+            ToolCallPart(call_id=item.call_id, name=item.name, arguments=item.arguments)
+        )
+    elif isinstance(item, StreamFinish):
+        call.finish_reason = item.reason
+        return True
+    return False
 
 
 class _Call:
