@@ -124,7 +124,7 @@ def main() -> None:
         assert child.stdout is not None
         if child.stdout.readline().strip() != "ready":
             raise SystemExit("the measured process did not start")
-        record = [str(spy), "record", "--gil", "--format", "raw", "--rate", "400"]
+        record = [str(spy), "record", "--gil", "--format", "raw", "--rate", "1000"]
         sampler = subprocess.Popen([*record, "--output", str(out), "--pid", str(child.pid)])
         print(child.stdout.read().strip())
         child.wait()

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import pytest
 
 from parley import Client, ClientConfig, SessionEvent, TurnAbortedError
+from parley.events import AssistantMessageDeltaEvent
 from parley.models.base import (
     ModelRequest,
     StreamEvent,
@@ -65,15 +66,17 @@ async def test_a_batched_stream_is_read_to_its_finish_and_no_further() -> None:
     async with client_for(adapter) as client:
         session = await client.create_session(model="batched:m")
         deltas: list[str] = []
-        session.on(
-            lambda e: deltas.append(e.data.delta_content)
-            if e.type == "assistant.message_delta"
-            else None
-        )
+
+        def watch(event: SessionEvent) -> None:
+            if isinstance(event, AssistantMessageDeltaEvent):
+                deltas.append(event.data.delta_content)
+
+        session.on(watch)
         reply = await session.send_and_wait("hi")
     assert reply.text == "Hello, world"
     assert deltas == ["Hello", ", ", "world"]
-    assert reply.usage is not None and reply.usage.output_tokens == 4
+    assert reply.usage is not None
+    assert reply.usage.output_tokens == 4
     assert adapter.closed
 
 
