@@ -208,17 +208,20 @@ async def test_a_dropped_connection_fails_alike(api: str, replay: tuple[str, Rep
 )
 def test_sse_events_do_not_depend_on_how_the_bytes_are_split(path: Path, cuts: list[int]) -> None:
     data = RECORDINGS[path]
-    whole = SSEDecoder()
-    expected = whole.feed(data) + whole.close()
-    split = SSEDecoder()
+    expected = decoded_in_pieces(data, [])
+    assert decoded_in_pieces(data, cuts) == expected
+    assert expected  # every recording has events
+
+
+def decoded_in_pieces(stream: bytes, cuts: list[int]) -> list[tuple[bytes, bytes]]:
+    """What one SSEDecoder makes of `stream` fed in pieces cut at `cuts`, then closed."""
+    decoder = SSEDecoder()
     got: list[tuple[bytes, bytes]] = []
     start = 0
-    for cut in sorted({min(c, len(data)) for c in cuts}):
-        got += split.feed(data[start:cut])
+    for cut in sorted({min(c, len(stream)) for c in cuts}):
+        got += decoder.feed(stream[start:cut])
         start = cut
-    got += split.feed(data[start:]) + split.close()
-    assert got == expected
-    assert expected  # every recording has events
+    return got + decoder.feed(stream[start:]) + decoder.close()
 
 
 def test_sse_decoder_follows_the_specification() -> None:
@@ -286,11 +289,4 @@ def test_sse_decoder_reads_any_stream_as_the_specification_does(
     lines: list[tuple[bytes, bytes]], cuts: list[int]
 ) -> None:
     stream = b"".join(line + end for line, end in lines)
-    decoder = SSEDecoder()
-    got: list[tuple[bytes, bytes]] = []
-    start = 0
-    for cut in sorted({min(c, len(stream)) for c in cuts}):
-        got += decoder.feed(stream[start:cut])
-        start = cut
-    got += decoder.feed(stream[start:]) + decoder.close()
-    assert got == line_by_line(stream)
+    assert decoded_in_pieces(stream, cuts) == line_by_line(stream)
