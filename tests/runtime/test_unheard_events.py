@@ -26,18 +26,19 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
 def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The events the runtime builds, by type (and the delta payloads, as "delta data")."""
     made: list[str] = []
-    emit = live.LiveSession.emit
+    deliver = live.LiveSession.deliver
 
-    def counting_emit(self: live.LiveSession, event_cls: Any, data: Any, turn: Any = None) -> None:
-        emit(self, event_cls, data, turn)
-        if self._last_event_id is not live._UNSEEN:  # it was built: its id is the last one
-            made.append(event_cls.__name__)
+    def counting_deliver(
+        self: live.LiveSession, event_cls: Any, data: Any, turn: Any = None
+    ) -> None:
+        deliver(self, event_cls, data, turn)  # every event built is built here
+        made.append(event_cls.__name__)
 
     def counting_delta(**fields: str) -> MessageDeltaData:
         made.append("delta data")
         return MessageDeltaData(**fields)
 
-    monkeypatch.setattr(live.LiveSession, "emit", counting_emit)
+    monkeypatch.setattr(live.LiveSession, "deliver", counting_deliver)
     monkeypatch.setattr(agent, "MessageDeltaData", counting_delta)
     return made
 

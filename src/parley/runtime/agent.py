@@ -160,9 +160,9 @@ async def _opened(live: LiveSession, turn: Turn) -> None:
     turn.unstored = ()
     if live.heard(turn):
         data = UserMessageData(message_id=turn.message_id, content=turn.prompt)
-        live.emit(UserMessageEvent, data, turn)
+        live.deliver(UserMessageEvent, data, turn)
     if live.heard(turn):
-        live.emit(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
+        live.deliver(AssistantTurnStartEvent, TurnData(turn_id=turn.turn_id), turn)
 
 
 async def _answer(live: LiveSession, turn: Turn) -> None:
@@ -220,7 +220,7 @@ async def _finish(
         turn.error = error
         live.emit(SessionErrorEvent, _error_data(error), turn)
     if live.heard(turn):
-        live.emit(AssistantTurnEndEvent, TurnData(turn_id=turn.turn_id), turn)
+        live.deliver(AssistantTurnEndEvent, TurnData(turn_id=turn.turn_id), turn)
     turn.result = reply
     if live.lease is not None:  # before idle: whoever idle wakes finds the session free
         await live.release_lease()
@@ -288,9 +288,9 @@ async def _model_call(
             interrupted=interrupted,
             finish_reason=None if interrupted else call.finish_reason,
         )
-        live.emit(AssistantMessageEvent, data, turn)
+        live.deliver(AssistantMessageEvent, data, turn)
     if call.usage is not None and live.heard(turn):
-        live.emit(AssistantUsageEvent, call.usage_data(model), turn)
+        live.deliver(AssistantUsageEvent, call.usage_data(model), turn)
     return reply, error, calls
 
 
@@ -386,7 +386,7 @@ def _take(live: LiveSession, turn: Turn, call: _Call, item: StreamEvent) -> bool
             call.chunks.append(item.text)
             if live.heard(turn):  # the hottest event: its data is not built for no one
                 delta = MessageDeltaData(message_id=call.reply_id, delta_content=item.text)
-                live.emit(AssistantMessageDeltaEvent, delta, turn)
+                live.deliver(AssistantMessageDeltaEvent, delta, turn)
     elif isinstance(item, StreamUsage):
         call.add(item)
     elif isinstance(item, StreamToolCall):

@@ -221,10 +221,23 @@ class LiveSession:
     ) -> None:
         """Pass an event to whoever listens (see `listened`); an event nobody would see is
         not built at all, which is most of them for a `send_and_wait` without handlers."""
+        if self.heard(turn):
+            self.deliver(event_cls, data, turn)
+
+    def heard(self, turn: Turn | None = None) -> bool:
+        """Whether to build the event about to be emitted: True when someone listens (then
+        `deliver` it); False counts it as emitted unseen, without its data ever being built."""
+        if self.listened(turn):
+            return True
         self.last_activity = time.monotonic()
-        if not self.listened(turn):
-            self.unseen()
-            return
+        self._last_event_id = _UNSEEN
+        return False
+
+    def deliver(
+        self, event_cls: Callable[..., SessionEvent], data: Any, turn: Turn | None = None
+    ) -> None:
+        """Build and pass on an event that `heard` said someone listens to."""
+        self.last_activity = time.monotonic()
         parent = self._last_event_id
         if parent is _UNSEEN:  # stands for the events nobody saw: no one holds their ids
             parent = new_id()
@@ -237,19 +250,6 @@ class LiveSession:
             self._client.shared.publish_event(event)
         if turn is not None:
             turn.deliver(event)
-
-    def heard(self, turn: Turn | None = None) -> bool:
-        """Whether to build the event about to be emitted: True when someone listens (then
-        `emit` it); False counts it as emitted unseen, without its data ever being built."""
-        if self.listened(turn):
-            return True
-        self.unseen()
-        return False
-
-    def unseen(self) -> None:
-        """Count an event that nobody listened to (see `emit`), without building it."""
-        self.last_activity = time.monotonic()
-        self._last_event_id = _UNSEEN
 
     # --- the queue --------------------------------------------------------------------------
 
